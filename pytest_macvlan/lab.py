@@ -1,0 +1,44 @@
+"""A lab: builds topologies from specs and tears all of them down at once. No pytest here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+from .build import build
+from .parse import SpecSource, load_spec
+from .spec import TopologySpec
+from .topology import Topology
+from .undo import UndoFailure
+
+
+class NetLab:
+    """``lab.build(spec)`` returns a built :class:`Topology`; ``lab.close()`` tears down every one."""
+
+    def __init__(self, base: Path | None = None) -> None:
+        self.base = base
+        self.topologies: list[Topology] = []
+
+    def load(self, spec: SpecSource | TopologySpec) -> TopologySpec:
+        return spec if isinstance(spec, TopologySpec) else load_spec(spec, base=self.base)
+
+    def build(self, spec: SpecSource | TopologySpec) -> Topology:
+        """Build ``spec`` (a TOML path, TOML text, a dict, or a parsed spec)."""
+        topo = build(self.load(spec))
+        self.topologies.append(topo)
+        return topo
+
+    def summary(self) -> str:
+        return "\n".join(t.summary() for t in self.topologies if t.captures)
+
+    def close(self) -> list[UndoFailure]:
+        failures: list[UndoFailure] = []
+        while self.topologies:
+            failures += self.topologies.pop().close()
+        return failures
+
+    def __enter__(self) -> NetLab:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,240 @@
+"""A small rtnetlink client: batched requests encoded with pyroute2, on sockets pinned to a namespace.
+
+A batch of requests goes to the kernel in as few ``send`` calls as possible (the kernel
+processes every message of a buffer in order, synchronously), then all acks are read. Each
+request carries the spec entry it realises, so a kernel error names that entry.
+
+Every socket is created inside its namespace by :func:`pytest_macvlan.netns.socket_in` and
+its namespace is checked (``SIOCGSKNS``) against the intended one before each batch.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+import socket
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, nlmsg
+
+from . import netns
+from .errors import BuildError, KernelFeatureError
+
+NETLINK_ROUTE = 0
+NETLINK_EXT_ACK = 11
+NETLINK_CAP_ACK = 10
+SOL_NETLINK = 270
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_ACK_TLVS = 0x200
+NLMSGERR_ATTR_MSG = 1
+RTM_GETLINK = 18
+_HDR = struct.Struct("=IHHII")
+_CHUNK = 48 * 1024
+#: Kernel features by the name a spec or a marker uses, and what they are.
+FEATURES = {
+    "8021q": "802.1Q VLAN sub-interfaces (CONFIG_VLAN_8021Q, module 8021q)",
+    "macvlan": "macvlan (CONFIG_MACVLAN)",
+    "veth": "veth pairs (CONFIG_VETH)",
+    "bridge": "bridges (CONFIG_BRIDGE)",
+}
+
+
+@dataclass
+class Request:
+    """One netlink message and the spec entry (or action) it realises."""
+
+    msg: nlmsg
+    entry: str
+    feature: str | None = None  # the kernel feature this request needs (a link kind), for errors
+
+
+@dataclass
+class Failure:
+    entry: str
+    errno: int
+    extack: str
+    feature: str | None = None
+
+    def error(self) -> BuildError:
+        if self.feature is not None and self.errno == errno_mod.EOPNOTSUPP:
+            what = FEATURES.get(self.feature, self.feature)
+            return KernelFeatureError(
+                self.entry, self.errno, f"this kernel does not support {what}: {self.describe()}", self.feature
+            )
+        return BuildError(self.entry, self.errno, self.describe())
+
+    def describe(self) -> str:
+        text = f"{os.strerror(self.errno)} ({errno_mod.errorcode.get(self.errno, self.errno)})"
+        return f"{text}: {self.extack}" if self.extack else text
+
+
+@dataclass
+class LinkInfo:
+    """What a link dump says of one link (the attributes the handles need)."""
+
+    index: int
+    name: str
+    flags: int
+    mac: str = ""
+    mtu: int = 0
+    kind: str = ""
+    mode: int | None = None
+    master: int = 0
+    parent: int = 0
+    operstate: int = 0
+    carrier: int | None = None
+    vlan_id: int | None = None
+    promiscuity: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RtnlSocket:
+    """An rtnetlink socket that lives in, and only ever acts on, one namespace."""
+
+    def __init__(self, ns_fd: int, sock: socket.socket | None = None) -> None:
+        """Open a socket in ``ns_fd``, or adopt ``sock`` (made inside it) after checking where it lives."""
+        self.ns_ino = netns.ns_inode(ns_fd)
+        if sock is None:
+            sock = netns.socket_in(ns_fd, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        elif netns.socket_ns_inode(sock) != self.ns_ino:
+            sock.close()
+            raise RuntimeError("netlink socket is not in its namespace")
+        self.sock = sock
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        self.sock.bind((0, 0))
+        self._seq = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _verify(self) -> None:
+        if netns.socket_ns_inode(self.sock) != self.ns_ino:
+            raise RuntimeError("netlink socket is not in its namespace; refusing to change anything")
+
+    def apply(self, requests: Sequence[Request]) -> Failure | None:
+        """Send every request, read every ack; return the first failure, or None."""
+        if not requests:
+            return None
+        self._verify()
+        first = self._seq + 1
+        buf: list[bytes] = []
+        size = 0
+        for req in requests:
+            self._seq += 1
+            hdr = req.msg["header"]
+            hdr["sequence_number"] = self._seq
+            hdr["flags"] = hdr.get("flags", 0) | NLM_F_REQUEST | NLM_F_ACK
+            req.msg.encode()
+            data = bytes(req.msg.data)
+            if size + len(data) > _CHUNK and buf:
+                self.sock.send(b"".join(buf))
+                buf, size = [], 0
+            buf.append(data)
+            size += len(data)
+        self.sock.send(b"".join(buf))
+        failure: Failure | None = None
+        pending = len(requests)
+        while pending:
+            for seq, mtype, flags, payload in self._recv():
+                if mtype != NLMSG_ERROR or not first <= seq <= self._seq:
+                    continue
+                pending -= 1
+                (err,) = struct.unpack_from("=i", payload)
+                if err and failure is None:
+                    req = requests[seq - first]
+                    failure = Failure(req.entry, -err, _extack(flags, payload), req.feature)
+        return failure
+
+    def apply_or_raise(self, requests: Sequence[Request]) -> None:
+        failure = self.apply(requests)
+        if failure is not None:
+            raise failure.error()
+
+    def dump_links(self) -> list[LinkInfo]:
+        self._verify()
+        self._seq += 1
+        seq = self._seq
+        # struct ifinfomsg after the header: family, pad, type, index, flags, change
+        body = struct.pack("=BxHiII", 0, 0, 0, 0, 0)
+        self.sock.send(_HDR.pack(_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
+        links: list[LinkInfo] = []
+        while True:
+            for mseq, mtype, _flags, payload in self._recv():
+                if mseq != seq:
+                    continue
+                if mtype == NLMSG_DONE:
+                    return links
+                if mtype == NLMSG_ERROR:
+                    (err,) = struct.unpack_from("=i", payload)
+                    raise OSError(-err, os.strerror(-err))
+                links.append(_parse_link(payload))
+
+    def _recv(self) -> Iterator[tuple[int, int, int, bytes]]:
+        data = self.sock.recv(1 << 20)
+        off = 0
+        while off + _HDR.size <= len(data):
+            length, mtype, flags, seq, _pid = _HDR.unpack_from(data, off)
+            if length < _HDR.size:
+                break
+            yield seq, mtype, flags, data[off + _HDR.size : off + length]
+            off += (length + 3) & ~3
+
+
+def _attrs(data: bytes, off: int = 0) -> Iterator[tuple[int, bytes]]:
+    while off + 4 <= len(data):
+        length, atype = struct.unpack_from("=HH", data, off)
+        if length < 4:
+            return
+        yield atype & 0x3FFF, data[off + 4 : off + length]
+        off += (length + 3) & ~3
+
+
+def _extack(flags: int, payload: bytes) -> str:
+    if not flags & NLM_F_ACK_TLVS:
+        return ""
+    for atype, value in _attrs(payload, 4 + _HDR.size):  # error code + the capped original header
+        if atype == NLMSGERR_ATTR_MSG:
+            return value.rstrip(b"\0").decode(errors="replace")
+    return ""
+
+
+def _u32(value: bytes) -> int:
+    return int(struct.unpack_from("=I", value)[0])
+
+
+def _parse_link(payload: bytes) -> LinkInfo:
+    _family, _type, index, flags, _change = struct.unpack_from("=BxHiII", payload)
+    info = LinkInfo(index=index, name="", flags=flags)
+    for atype, value in _attrs(payload, 16):
+        if atype == 3:  # IFLA_IFNAME
+            info.name = value.rstrip(b"\0").decode()
+        elif atype == 1:  # IFLA_ADDRESS
+            info.mac = ":".join(f"{b:02x}" for b in value)
+        elif atype == 4:  # IFLA_MTU
+            info.mtu = _u32(value)
+        elif atype == 10:  # IFLA_MASTER
+            info.master = _u32(value)
+        elif atype == 5:  # IFLA_LINK
+            info.parent = _u32(value)
+        elif atype == 16:  # IFLA_OPERSTATE
+            info.operstate = value[0]
+        elif atype == 33:  # IFLA_CARRIER
+            info.carrier = value[0]
+        elif atype == 30:  # IFLA_PROMISCUITY
+            info.promiscuity = _u32(value)
+        elif atype == 18:  # IFLA_LINKINFO
+            for itype, ivalue in _attrs(value):
+                if itype == 1:  # IFLA_INFO_KIND
+                    info.kind = ivalue.rstrip(b"\0").decode()
+                elif itype == 2:  # IFLA_INFO_DATA
+                    for dtype, dvalue in _attrs(ivalue):
+                        if info.kind == "macvlan" and dtype == 1:  # IFLA_MACVLAN_MODE
+                            info.mode = _u32(dvalue)
+                        elif info.kind == "vlan" and dtype == 1:  # IFLA_VLAN_ID
+                            info.vlan_id = struct.unpack_from("=H", dvalue)[0]
+    return info

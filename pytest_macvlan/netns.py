@@ -1,0 +1,176 @@
+"""Network namespaces owned by this process through file descriptors.
+
+No namespace is ever named under ``/run/netns``: each lives as long as this process holds its
+descriptor, and the kernel destroys it (and every link in it) when the process dies, even by
+SIGKILL. Work that must happen *inside* a namespace (creating a socket, writing a sysctl) runs
+on a private worker thread that enters the namespace explicitly with ``setns`` for each job,
+so no code path depends on which namespace the calling thread happens to be in.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import fcntl
+import os
+import queue
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypeVar
+
+CLONE_NEWNET = 0x40000000
+SIOCGSKNS = 0x894C  # ioctl: open the network namespace a socket belongs to
+T = TypeVar("T")
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def setns(fd: int) -> None:
+    """Move the *calling thread* into the network namespace ``fd`` refers to."""
+    _check(_libc.setns(fd, CLONE_NEWNET), "setns(CLONE_NEWNET)")
+
+
+def unshare_net() -> None:
+    """Move the *calling thread* into a new, empty network namespace."""
+    _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+
+
+def ns_inode(fd: int) -> int:
+    """The inode number that identifies the namespace behind ``fd``."""
+    return os.fstat(fd).st_ino
+
+
+def socket_ns_inode(sock: socket.socket) -> int:
+    """The inode of the network namespace ``sock`` was created in (``SIOCGSKNS``)."""
+    nsfd = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
+    try:
+        return ns_inode(nsfd)
+    finally:
+        os.close(nsfd)
+
+
+def _thread_ns_fd() -> int:
+    return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+
+class _Worker:
+    """One daemon thread that runs jobs inside namespaces, one job at a time."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[int | None, Callable[[], object], Future[object]]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="pytest-macvlan-netns", daemon=True)
+        self._home = -1
+        self._ready = threading.Event()
+        self._thread.start()
+        self._ready.wait()
+
+    def _loop(self) -> None:
+        # The worker's own starting namespace: it returns there after every job, so that a
+        # job that forgets to enter a namespace still never runs somewhere it was not meant to.
+        unshare_net()
+        self._home = _thread_ns_fd()
+        self._ready.set()
+        while True:
+            fd, fn, fut = self._jobs.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                if fd is not None:
+                    setns(fd)
+                fut.set_result(fn())
+            except BaseException as exc:  # handed to the caller
+                fut.set_exception(exc)
+            finally:
+                setns(self._home)
+
+    def run(self, fd: int | None, fn: Callable[[], T]) -> T:
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("nested namespace job")
+        fut: Future[object] = Future()
+        self._jobs.put((fd, fn, fut))
+        return fut.result()  # type: ignore[return-value]
+
+
+_worker: _Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def _get_worker() -> _Worker:
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker._thread.is_alive():
+            _worker = _Worker()
+        return _worker
+
+
+def run_in(fd: int, fn: Callable[[], T]) -> T:
+    """Run ``fn()`` on the worker thread, inside the namespace ``fd``; return its result."""
+    return _get_worker().run(fd, fn)
+
+
+def create(count: int, setup: Callable[[int, int], T]) -> list[tuple[int, T]]:
+    """Create ``count`` new namespaces; in the i-th, run ``setup(i, ns_fd)`` while inside it.
+
+    Returns ``(ns_fd, setup_result)`` pairs. On any failure the namespaces created so far are
+    released (closing their descriptors destroys them) before the error propagates.
+    """
+
+    def make() -> list[tuple[int, T]]:
+        made: list[tuple[int, T]] = []
+        try:
+            for i in range(count):
+                unshare_net()
+                fd = _thread_ns_fd()
+                try:
+                    made.append((fd, setup(i, fd)))
+                except BaseException:
+                    os.close(fd)
+                    raise
+        except BaseException:
+            for fd, _ in made:
+                os.close(fd)
+            raise
+        return made
+
+    return _get_worker().run(None, make)
+
+
+def socket_in(fd: int, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """A socket created inside the namespace ``fd`` (sockets stay in the namespace they were born in)."""
+    sock = run_in(fd, lambda: socket.socket(family, kind | socket.SOCK_CLOEXEC, proto))
+    if socket_ns_inode(sock) != ns_inode(fd):  # never trust, verify
+        sock.close()
+        raise RuntimeError("socket was not created in the intended network namespace")
+    return sock
+
+
+def write_sysctl(key: str, value: str) -> None:
+    """Write a ``net.*`` sysctl of the calling thread's namespace. Run it through :func:`run_in`."""
+    with open(sysctl_path(key), "w", encoding="ascii") as f:
+        f.write(value)
+
+
+def read_sysctl(key: str) -> str:
+    with open(sysctl_path(key), encoding="ascii") as f:
+        return f.read().strip()
+
+
+def sysctl_path(key: str) -> str:
+    """``net.ipv4.conf.veth1/11.rp_filter`` -> ``/proc/sys/net/ipv4/conf/veth1.11/rp_filter`` (sysctl(8)'s rule)."""
+    parts = [p.replace("/", ".") for p in key.split(".")]
+    if not parts or parts[0] != "net" or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"not a network sysctl: {key!r}")
+    return "/proc/sys/" + "/".join(parts)
+
+
+def runner_ns_inode() -> int:
+    """The namespace of the process's main thread: the one pytest was started in."""
+    return os.stat("/proc/self/ns/net").st_ino

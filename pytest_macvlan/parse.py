@@ -1,0 +1,452 @@
+"""Turn a TOML file, TOML text or a dict into a validated :class:`TopologySpec`.
+
+Every problem is reported as a :class:`SpecError` naming the source, the entry and what is
+wrong, before anything touches the kernel. The spec format is documented in README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import tomllib
+from collections.abc import Mapping
+from ipaddress import ip_address, ip_interface, ip_network
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import SpecError
+from .names import ifname_problem, netns_name_problem, split_ref
+from .spec import (
+    KINDS,
+    MACVLAN_MODES,
+    IPAddress,
+    IPInterface,
+    IPNetwork,
+    LinkRef,
+    LinkSpec,
+    NeighSpec,
+    NetnsSpec,
+    RouteSpec,
+    TopologySpec,
+)
+
+SpecSource = str | os.PathLike[str] | Mapping[str, Any]
+T = TypeVar("T")
+
+_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_SYSCTL_KEY = re.compile(r"^net(\.[A-Za-z0-9_/-]+)+$")
+_TOP_KEYS = {"netns", "description"}
+_NETNS_KEYS = {"link", "ipv6", "sysctl", "iptables", "nft", "route", "neigh"}
+_COMMON_LINK_KEYS = {"type", "address", "addr", "mtu", "up", "promisc", "master", "hairpin"}
+_KIND_KEYS: dict[str, set[str]] = {
+    "bridge": {"ageing_time", "stp"},
+    "veth": {"peer"},
+    "vlan": {"link", "id"},
+    "macvlan": {"link", "mode", "macaddr"},
+}
+_PEER_KEYS = {"name", "netns", "address", "addr", "mtu", "up", "promisc", "master", "hairpin"}
+_ROUTE_KEYS = {"to", "via", "dev", "metric"}
+_NEIGH_KEYS = {"to", "lladdr", "dev"}
+
+
+def load_spec(source: SpecSource, *, base: Path | None = None) -> TopologySpec:
+    """Load and validate a spec from a path, TOML text, or a dict.
+
+    A string that contains no newline and ends in ``.toml`` is a path (relative to ``base``
+    when given); any other string is TOML text.
+    """
+    if isinstance(source, Mapping):
+        return parse_spec(source, "<dict>")
+    if isinstance(source, str) and ("\n" in source or not source.endswith(".toml")):
+        return parse_spec(_toml(source, "<string>"), "<string>")
+    path = Path(source)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(str(path), "", f"cannot read spec: {exc.strerror or exc}") from None
+    return parse_spec(_toml(text, str(path)), str(path))
+
+
+def _toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(source, "", f"TOML syntax error: {exc}") from None
+
+
+def parse_spec(data: Mapping[str, Any], source: str = "<dict>") -> TopologySpec:
+    """Validate ``data`` (the TOML document's shape) into a :class:`TopologySpec`."""
+    return _Parser(source).parse(data)
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, entry: str, problem: str) -> SpecError:
+        return SpecError(self.source, entry, problem)
+
+    # -- typed getters ---------------------------------------------------------------------
+
+    def table(self, value: object, entry: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(entry, f"must be a table, not {_typename(value)}")
+        return value
+
+    def keys(self, table: Mapping[str, Any], allowed: set[str], entry: str, what: str) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(
+                    f"{entry}.{key}" if entry else key,
+                    f"unknown key for {what} (allowed: {', '.join(sorted(allowed))})",
+                )
+
+    def typed(self, table: Mapping[str, Any], key: str, kind: type[T], entry: str) -> T | None:
+        if key not in table:
+            return None
+        value = table[key]
+        # bool is an int in Python; a spec author who writes `mtu = true` made a mistake.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(f"{entry}.{key}", f"must be {_typename_of(kind)}, not {_typename(value)}")
+        return value
+
+    def str_list(self, table: Mapping[str, Any], key: str, entry: str) -> list[str]:
+        value = table.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{entry}.{key}", "must be a string or a list of strings")
+        return value
+
+    def mac(self, value: object, entry: str) -> str:
+        if not isinstance(value, str) or not _MAC.match(value):
+            raise self.fail(entry, f"bad MAC address {value!r} (expected six hex octets like 02:00:00:00:00:01)")
+        mac = value.lower()
+        if int(mac[:2], 16) & 1:
+            raise self.fail(entry, f"MAC address {value!r} is multicast; an interface needs a unicast address")
+        if mac == "00:00:00:00:00:00":
+            raise self.fail(entry, "MAC address 00:00:00:00:00:00 is not a valid interface address")
+        return mac
+
+    def interface(self, value: str, entry: str) -> IPInterface:
+        if "/" not in value:
+            raise self.fail(entry, f"address {value!r} needs a prefix length (like 192.168.9.2/24)")
+        try:
+            return ip_interface(value)
+        except ValueError as exc:
+            raise self.fail(entry, f"bad CIDR {value!r}: {exc}") from None
+
+    def address(self, value: object, entry: str) -> IPAddress:
+        if not isinstance(value, str):
+            raise self.fail(entry, f"must be an IP address string, not {_typename(value)}")
+        try:
+            return ip_address(value)
+        except ValueError:
+            raise self.fail(entry, f"bad IP address {value!r}") from None
+
+    def ifname(self, value: object, entry: str) -> str:
+        problem = ifname_problem(value)
+        if problem:
+            raise self.fail(entry, problem)
+        assert isinstance(value, str)
+        if value == "lo":
+            raise self.fail(entry, "'lo' exists in every namespace already; it is always up")
+        return value
+
+    # -- the document ----------------------------------------------------------------------
+
+    def parse(self, data: Mapping[str, Any]) -> TopologySpec:
+        data = self.table(data, "(top level)")
+        self.keys(data, _TOP_KEYS, "", "a spec")
+        description = self.typed(data, "description", str, "description") or ""
+        all_netns = self.table(data.get("netns", {}), "netns")
+        if not all_netns:
+            raise self.fail("netns", "a spec needs at least one namespace ([netns.NAME])")
+        for name in all_netns:
+            problem = netns_name_problem(name)
+            if problem:
+                raise self.fail(f"netns.{name}", problem)
+        names = set(all_netns)
+
+        links: dict[LinkRef, LinkSpec] = {}
+        for ns_name, ns_table in all_netns.items():
+            entry = f"netns.{ns_name}"
+            ns_table = self.table(ns_table, entry)
+            self.keys(ns_table, _NETNS_KEYS, entry, "a namespace")
+            for link_name, link_table in self.table(ns_table.get("link", {}), f"{entry}.link").items():
+                for spec in self.link(ns_name, link_name, link_table, names):
+                    if spec.ref in links:
+                        raise self.fail(
+                            spec.entry,
+                            f"duplicate interface name {spec.name!r} in namespace {ns_name!r} "
+                            f"(also {links[spec.ref].entry})",
+                        )
+                    links[spec.ref] = spec
+        self.check_links(links)
+        netns = tuple(self.netns(n, self.table(t, f"netns.{n}"), links) for n, t in all_netns.items())
+        return TopologySpec(self.source, netns, tuple(links.values()), description)
+
+    def link(self, ns: str, name: str, table: object, names: set[str]) -> list[LinkSpec]:
+        entry = f"netns.{ns}.link.{name}"
+        self.ifname(name, entry)
+        t = self.table(table, entry)
+        kind = t.get("type")
+        if kind is None:
+            raise self.fail(entry, f"missing 'type' (one of {', '.join(KINDS)})")
+        if kind not in KINDS:
+            raise self.fail(f"{entry}.type", f"unknown link type {kind!r} (supported: {', '.join(KINDS)})")
+        self.keys(t, _COMMON_LINK_KEYS | _KIND_KEYS[kind], entry, f"a {kind} link")
+        common = self.link_options(t, entry)
+        ref = LinkRef(ns, name)
+        if kind == "bridge":
+            ageing = self.typed(t, "ageing_time", int, entry)
+            if ageing is not None and ageing < 0:
+                raise self.fail(f"{entry}.ageing_time", "must be >= 0 (centiseconds, as in iproute2)")
+            return [LinkSpec(ref, "bridge", entry, ageing_time=ageing, stp=self.typed(t, "stp", bool, entry), **common)]
+        if kind == "veth":
+            return self.veth(ref, t, entry, common, names)
+        parent = self.ref(t, "link", ns, entry, names, required=True)
+        if kind == "vlan":
+            vid = self.typed(t, "id", int, entry)
+            if vid is None:
+                raise self.fail(entry, "a vlan needs 'id' (802.1Q VLAN id, 1-4094)")
+            if not 1 <= vid <= 4094:
+                raise self.fail(f"{entry}.id", f"VLAN id {vid} is out of range 1-4094")
+            return [LinkSpec(ref, "vlan", entry, parent=parent, vlan_id=vid, **common)]
+        mode = self.typed(t, "mode", str, entry)
+        if mode is not None and mode not in MACVLAN_MODES:
+            raise self.fail(f"{entry}.mode", f"unknown macvlan mode {mode!r} (one of {', '.join(MACVLAN_MODES)})")
+        macaddr = tuple(self.mac(m, f"{entry}.macaddr") for m in self.str_list(t, "macaddr", entry))
+        if macaddr and mode != "source":
+            raise self.fail(f"{entry}.macaddr", 'a source MAC list needs mode = "source"')
+        return [LinkSpec(ref, "macvlan", entry, parent=parent, mode=mode, macaddr=macaddr, **common)]
+
+    def link_options(self, t: Mapping[str, Any], entry: str) -> dict[str, Any]:
+        address = self.mac(t["address"], f"{entry}.address") if "address" in t else None
+        addrs = tuple(self.interface(a, f"{entry}.addr") for a in self.str_list(t, "addr", entry))
+        mtu = self.typed(t, "mtu", int, entry)
+        if mtu is not None and not 68 <= mtu <= 65535:
+            raise self.fail(f"{entry}.mtu", f"MTU {mtu} is out of range 68-65535")
+        master = self.typed(t, "master", str, entry)
+        if master is not None:
+            self.ifname(master, f"{entry}.master")
+        hairpin = self.typed(t, "hairpin", bool, entry)
+        if hairpin is not None and master is None:
+            raise self.fail(f"{entry}.hairpin", "hairpin is a bridge-port option: it needs 'master'")
+        up = self.typed(t, "up", bool, entry)
+        return {
+            "address": address,
+            "addrs": addrs,
+            "mtu": mtu,
+            "up": True if up is None else up,
+            "promisc": bool(self.typed(t, "promisc", bool, entry)),
+            "master": master,
+            "hairpin": hairpin,
+        }
+
+    def ref(self, t: Mapping[str, Any], key: str, ns: str, entry: str, names: set[str], *, required: bool) -> LinkRef:
+        value = t.get(key)
+        if value is None:
+            raise self.fail(entry, f"missing '{key}' (the parent link: 'name' in this namespace or 'netns/name')")
+        if not isinstance(value, str):
+            raise self.fail(f"{entry}.{key}", f"must be a string, not {_typename(value)}")
+        ref_ns, name = split_ref(value, ns)
+        if ref_ns not in names:
+            raise self.fail(f"{entry}.{key}", f"unknown namespace {ref_ns!r} in {value!r}")
+        self.ifname(name, f"{entry}.{key}")
+        return LinkRef(ref_ns, name)
+
+    def veth(
+        self, ref: LinkRef, t: Mapping[str, Any], entry: str, common: dict[str, Any], names: set[str]
+    ) -> list[LinkSpec]:
+        pentry = f"{entry}.peer"
+        peer = t.get("peer")
+        if peer is None:
+            raise self.fail(entry, "a veth needs 'peer' (a name, 'netns/name', or a table with name and netns)")
+        if isinstance(peer, str):
+            pns, pname = split_ref(peer, ref.netns)
+            ptable: Mapping[str, Any] = {}
+        else:
+            ptable = self.table(peer, pentry)
+            self.keys(ptable, _PEER_KEYS, pentry, "a veth peer")
+            name = ptable.get("name")
+            if not isinstance(name, str):
+                raise self.fail(pentry, "missing 'name' of the peer (a string)")
+            pname = name
+            pns = self.typed(ptable, "netns", str, pentry) or ref.netns
+        if pns not in names:
+            raise self.fail(pentry, f"unknown namespace {pns!r} for the veth peer")
+        self.ifname(pname, f"{pentry}.name")
+        pref = LinkRef(pns, pname)
+        if pref == ref:
+            raise self.fail(pentry, "a veth cannot be its own peer")
+        return [
+            LinkSpec(ref, "veth", entry, peer=pref, **common),
+            LinkSpec(pref, "veth", pentry, peer=ref, is_peer=True, **self.link_options(ptable, pentry)),
+        ]
+
+    # -- cross-references ------------------------------------------------------------------
+
+    def check_links(self, links: dict[LinkRef, LinkSpec]) -> None:
+        children: dict[LinkRef, list[LinkSpec]] = {}
+        for spec in links.values():
+            if spec.parent is not None:
+                if spec.parent not in links:
+                    raise self.fail(f"{spec.entry}.link", f"parent link {spec.parent} is not defined in the spec")
+                children.setdefault(spec.parent, []).append(spec)
+            if spec.master is not None:
+                master = links.get(LinkRef(spec.netns, spec.master))
+                if master is None:
+                    raise self.fail(
+                        f"{spec.entry}.master", f"master {spec.master!r} is not a link in namespace {spec.netns!r}"
+                    )
+                if master.kind != "bridge":
+                    raise self.fail(f"{spec.entry}.master", f"master {spec.master!r} is a {master.kind}, not a bridge")
+                if spec.kind == "bridge":
+                    raise self.fail(f"{spec.entry}.master", "a bridge cannot be a port of another bridge")
+        for parent, kids in children.items():
+            passthru = [k for k in kids if k.kind == "macvlan" and k.mode == "passthru"]
+            macvlans = [k for k in kids if k.kind == "macvlan"]
+            if passthru and len(macvlans) > 1:
+                other = next(k for k in macvlans if k is not passthru[0])
+                raise self.fail(
+                    other.entry,
+                    f"parent {parent} already has passthru macvlan {passthru[0].ref}; "
+                    "a passthru parent accepts exactly one macvlan",
+                )
+        for spec in links.values():
+            self.no_cycle(spec, links)
+
+    def no_cycle(self, start: LinkSpec, links: dict[LinkRef, LinkSpec]) -> None:
+        seen = [start.ref]
+        spec: LinkSpec | None = start
+        while spec is not None:
+            nxt = spec.parent or (LinkRef(spec.netns, spec.master) if spec.master else None)
+            if nxt is None:
+                return
+            if nxt in seen:
+                chain = " -> ".join(str(r) for r in [*seen, nxt])
+                raise self.fail(start.entry, f"cycle of parents/masters: {chain}")
+            seen.append(nxt)
+            spec = links.get(nxt)
+
+    def netns(self, name: str, t: Mapping[str, Any], links: dict[LinkRef, LinkSpec]) -> NetnsSpec:
+        entry = f"netns.{name}"
+        ipv6 = self.typed(t, "ipv6", bool, entry)
+        sysctl = []
+        for key, value in self.table(t.get("sysctl", {}), f"{entry}.sysctl").items():
+            if not _SYSCTL_KEY.match(key) or ".." in key:
+                raise self.fail(f"{entry}.sysctl.{key}", "only network sysctls ('net.…') can be set per namespace")
+            if isinstance(value, bool):
+                value = int(value)
+            if not isinstance(value, (int, str)) or (isinstance(value, str) and not value.isprintable()):
+                raise self.fail(
+                    f"{entry}.sysctl.{key}", f"value must be an integer or a string, not {_typename(value)}"
+                )
+            sysctl.append((key, str(value)))
+        iptables = tuple(self.rule(r, f"{entry}.iptables[{i}]") for i, r in enumerate(self.list(t, "iptables", entry)))
+        nft = self.typed(t, "nft", str, entry)
+        routes = tuple(
+            self.route(name, self.table(r, f"{entry}.route[{i}]"), f"{entry}.route[{i}]", links)
+            for i, r in enumerate(self.list(t, "route", entry))
+        )
+        neighs = tuple(
+            self.neigh(name, self.table(n, f"{entry}.neigh[{i}]"), f"{entry}.neigh[{i}]", links)
+            for i, n in enumerate(self.list(t, "neigh", entry))
+        )
+        return NetnsSpec(name, entry, bool(ipv6), tuple(sysctl), iptables, nft, routes, neighs)
+
+    def list(self, t: Mapping[str, Any], key: str, entry: str) -> list[Any]:
+        value = t.get(key, [])
+        if not isinstance(value, list):
+            raise self.fail(f"{entry}.{key}", f"must be a list, not {_typename(value)}")
+        return value
+
+    def rule(self, rule: object, entry: str) -> tuple[str, ...]:
+        if isinstance(rule, str):
+            try:
+                argv = shlex.split(rule)
+            except ValueError as exc:
+                raise self.fail(entry, f"cannot split rule {rule!r}: {exc}") from None
+        elif isinstance(rule, list) and all(isinstance(a, str) for a in rule):
+            argv = list(rule)
+        else:
+            raise self.fail(entry, "an iptables rule is a string of arguments or a list of strings")
+        if not argv:
+            raise self.fail(entry, "empty iptables rule")
+        if argv[0] in ("iptables", "ip6tables"):
+            raise self.fail(entry, "give the arguments only, without the 'iptables' command")
+        return tuple(argv)
+
+    def dev(
+        self, ns: str, t: Mapping[str, Any], entry: str, links: dict[LinkRef, LinkSpec], required: bool
+    ) -> str | None:
+        dev = self.typed(t, "dev", str, entry)
+        if dev is None:
+            if required:
+                raise self.fail(entry, "missing 'dev'")
+            return None
+        self.ifname(dev, f"{entry}.dev")
+        if LinkRef(ns, dev) not in links:
+            raise self.fail(f"{entry}.dev", f"no link {dev!r} in namespace {ns!r}")
+        return dev
+
+    def route(self, ns: str, t: Mapping[str, Any], entry: str, links: dict[LinkRef, LinkSpec]) -> RouteSpec:
+        self.keys(t, _ROUTE_KEYS, entry, "a route")
+        to = t.get("to")
+        if not isinstance(to, str):
+            raise self.fail(entry, "missing 'to' (a prefix like 10.138.36.0/23, or \"default\")")
+        via = self.address(t["via"], f"{entry}.via") if "via" in t else None
+        if to == "default":
+            to = "::/0" if via is not None and via.version == 6 else "0.0.0.0/0"
+        try:
+            net: IPNetwork = ip_network(to)
+        except ValueError as exc:
+            raise self.fail(f"{entry}.to", f"bad prefix {to!r}: {exc}") from None
+        if via is not None and via.version != net.version:
+            raise self.fail(f"{entry}.via", f"gateway {via} is IPv{via.version} but the prefix is IPv{net.version}")
+        dev = self.dev(ns, t, entry, links, required=False)
+        if via is None and dev is None:
+            raise self.fail(entry, "a route needs 'via' or 'dev' (or both)")
+        metric = self.typed(t, "metric", int, entry)
+        if metric is not None and metric < 0:
+            raise self.fail(f"{entry}.metric", "must be >= 0")
+        return RouteSpec(entry, net, via, dev, metric)
+
+    def neigh(self, ns: str, t: Mapping[str, Any], entry: str, links: dict[LinkRef, LinkSpec]) -> NeighSpec:
+        self.keys(t, _NEIGH_KEYS, entry, "a neighbour entry")
+        if "to" not in t:
+            raise self.fail(entry, "missing 'to' (the neighbour's IP address)")
+        to = self.address(t["to"], f"{entry}.to")
+        dev = self.dev(ns, t, entry, links, required=True)
+        assert dev is not None
+        lladdr = t.get("lladdr")
+        if not isinstance(lladdr, str):
+            raise self.fail(
+                f"{entry}.lladdr", "missing or not a string: a MAC address or the 'netns/link' whose MAC to use"
+            )
+        if "/" in lladdr:
+            lns, lname = split_ref(lladdr, ns)
+            ref = LinkRef(lns, lname)
+            if ref not in links:
+                raise self.fail(f"{entry}.lladdr", f"link {lladdr!r} is not defined in the spec")
+            return NeighSpec(entry, to, dev, lladdr_of=ref)
+        return NeighSpec(entry, to, dev, lladdr=self.mac(lladdr, f"{entry}.lladdr"))
+
+
+def _typename(value: object) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _typename_of(kind: type) -> str:
+    return {bool: "a boolean (true/false)", int: "an integer", str: "a string"}.get(kind, kind.__name__)

@@ -1,0 +1,125 @@
+"""The pytest face of pytest-macvlan: options, markers, fixtures and report hooks only.
+
+Building, capturing and parsing live in modules that do not import pytest.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import privileges
+from .config import Config
+from .errors import KernelFeatureError
+
+if TYPE_CHECKING:
+    from .lab import NetLab
+    from .topology import Topology
+
+LAB_KEY = pytest.StashKey["NetLab"]()
+FIXTURES = ("netlab", "topology")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    Config.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "topology(spec): build SPEC (TOML path relative to the test file, or "
+        "absolute; TOML text; dict) for the `topology` fixture",
+    )
+    config.addinivalue_line(
+        "markers",
+        "netlab: the test builds real-kernel topologies (needs CAP_NET_ADMIN and "
+        "CAP_SYS_ADMIN); added automatically to tests that use netlab/topology",
+    )
+    config.stash[Config.KEY] = Config.from_pytest(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in FIXTURES):
+            item.add_marker("netlab")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"pytest-macvlan: kernel {platform.release()}, {privileges.mode()}"]
+
+
+def _require_privileges(config: pytest.Config) -> None:
+    missing = privileges.missing_caps()
+    if missing:
+        reason = privileges.describe_missing(missing)
+        if config.stash[Config.KEY].require_privileges:
+            pytest.fail(f"pytest-macvlan: {reason} (--netlab-require-privileges is set)", pytrace=False)
+        pytest.skip(f"pytest-macvlan: {reason}")
+
+
+class _PytestLab:
+    """Wraps :class:`NetLab` so that a missing kernel feature skips the test (or fails it, if strict)."""
+
+    def __init__(self, lab: NetLab, config: Config) -> None:
+        self._lab = lab
+        self._config = config
+
+    def build(self, spec: Any) -> Topology:
+        try:
+            return self._lab.build(spec)
+        except KernelFeatureError as exc:
+            if self._config.strict_features:
+                raise
+            pytest.skip(f"kernel lacks {exc.feature}: {exc}. Run it where the kernel has it: ci/vm-run")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lab, name)
+
+
+@pytest.fixture
+def netlab(request: pytest.FixtureRequest) -> Iterator[_PytestLab]:
+    """A lab for this test: ``netlab.build(spec) -> Topology``; everything is torn down when the test ends.
+
+    ``spec`` is a TOML path (relative to the test file), TOML text, or a dict.
+    """
+    yield from _lab_for(request, request.node)
+
+
+def _lab_for(request: pytest.FixtureRequest, node: pytest.Item | pytest.Collector) -> Generator[_PytestLab]:
+    _require_privileges(request.config)
+    from .lab import NetLab
+
+    lab = NetLab(base=Path(request.path).parent)
+    node.stash[LAB_KEY] = lab
+    try:
+        yield _PytestLab(lab, request.config.stash[Config.KEY])
+    finally:
+        failures = lab.close()
+        for failure in failures:
+            request.node.warn(pytest.PytestWarning(f"pytest-macvlan teardown: {failure}"))
+
+
+@pytest.fixture
+def topology(request: pytest.FixtureRequest, netlab: _PytestLab) -> Topology:
+    """The topology named by the test's ``@pytest.mark.topology(spec)`` marker, built for this test."""
+    marker = request.node.get_closest_marker("topology")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(f"{request.node.nodeid}: the `topology` fixture needs @pytest.mark.topology(spec)")
+    return netlab.build(marker.args[0])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    lab = item.stash.get(LAB_KEY, None)
+    if lab is not None and report.failed and call.when in ("call", "setup"):
+        text = lab.summary()
+        if text:
+            report.sections.append(("pytest-macvlan captures", text))
+    return report

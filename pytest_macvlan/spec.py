@@ -1,0 +1,133 @@
+"""The validated, immutable form of a topology spec.
+
+Everything here has been checked by :mod:`pytest_macvlan.parse`; the builder trusts it.
+Vocabulary follows iproute2: ``type``, ``link`` (parent), ``mode``, ``master``, ``address``
+(MAC), ``addr`` (IP addresses), ``mtu``, ``hairpin``, ``to``/``via``/``dev``, ``lladdr``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
+from typing import Literal
+
+Kind = Literal["bridge", "veth", "vlan", "macvlan"]
+KINDS: tuple[Kind, ...] = ("bridge", "veth", "vlan", "macvlan")
+#: The kernel's macvlan modes and their ``IFLA_MACVLAN_MODE`` values (``if_link.h``).
+MACVLAN_MODES: dict[str, int] = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16}
+MACVLAN_MODE_NAMES: dict[int, str] = {v: k for k, v in MACVLAN_MODES.items()}
+
+IPInterface = IPv4Interface | IPv6Interface
+IPAddress = IPv4Address | IPv6Address
+IPNetwork = IPv4Network | IPv6Network
+
+
+@dataclass(frozen=True, order=True)
+class LinkRef:
+    """A link named by its namespace and name: ``LinkRef("ns1", "macvl1")`` is ``ns1/macvl1``."""
+
+    netns: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.netns}/{self.name}"
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """One interface. A veth pair is two of these, the second with ``is_peer`` set."""
+
+    ref: LinkRef
+    kind: Kind
+    entry: str
+    parent: LinkRef | None = None
+    mode: str | None = None
+    macaddr: tuple[str, ...] = ()
+    vlan_id: int | None = None
+    peer: LinkRef | None = None
+    is_peer: bool = False
+    address: str | None = None
+    addrs: tuple[IPInterface, ...] = ()
+    mtu: int | None = None
+    up: bool = True
+    promisc: bool = False
+    master: str | None = None
+    hairpin: bool | None = None
+    ageing_time: int | None = None
+    stp: bool | None = None
+
+    @property
+    def netns(self) -> str:
+        return self.ref.netns
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """``ip route add TO [via VIA] [dev DEV] [metric METRIC]`` in one namespace."""
+
+    entry: str
+    to: IPNetwork
+    via: IPAddress | None = None
+    dev: str | None = None
+    metric: int | None = None
+
+
+@dataclass(frozen=True)
+class NeighSpec:
+    """``ip neigh add TO lladdr LLADDR dev DEV nud permanent``; ``lladdr`` may name a link."""
+
+    entry: str
+    to: IPAddress
+    dev: str
+    lladdr: str | None = None
+    lladdr_of: LinkRef | None = None
+
+
+@dataclass(frozen=True)
+class NetnsSpec:
+    """One network namespace: its sysctls, firewall rules, routes and neighbour entries."""
+
+    name: str
+    entry: str
+    ipv6: bool = False
+    sysctl: tuple[tuple[str, str], ...] = ()
+    iptables: tuple[tuple[str, ...], ...] = ()
+    nft: str | None = None
+    routes: tuple[RouteSpec, ...] = ()
+    neighs: tuple[NeighSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class TopologySpec:
+    """A whole topology. ``source`` names where it came from, for messages."""
+
+    source: str
+    netns: tuple[NetnsSpec, ...]
+    links: tuple[LinkSpec, ...]
+    description: str = ""
+    _by_ref: dict[LinkRef, LinkSpec] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_ref.update({link.ref: link for link in self.links})
+
+    def link(self, ref: LinkRef) -> LinkSpec:
+        return self._by_ref[ref]
+
+    def entry_of(self, ref: LinkRef) -> str:
+        return self._by_ref[ref].entry
+
+    def has_link(self, ref: LinkRef) -> bool:
+        return ref in self._by_ref
+
+    def kinds(self) -> frozenset[str]:
+        """The link kinds (and ``macvlan:MODE``) the spec needs from the kernel."""
+        needs: set[str] = set()
+        for link in self.links:
+            needs.add(link.kind)
+            if link.kind == "macvlan":
+                needs.add(f"macvlan:{link.mode or 'vepa'}")
+        return frozenset(needs)

@@ -1,0 +1,301 @@
+"""Handles on a built topology: :class:`Topology`, :class:`Netns` and :class:`Link`.
+
+Nothing here imports pytest or scapy. A topology is torn down by :meth:`Topology.close`
+(one LIFO undo stack); after that every handle raises :class:`ClosedError`.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterable, Iterator
+from ipaddress import IPv4Interface
+from types import TracebackType
+
+from . import proc
+from .capture import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_socket
+from .errors import ClosedError
+from .netlink import LinkInfo, RtnlSocket
+from .requests import add_neigh, bridge_port, set_link
+from .send import Sendable, all_frames, frame_bytes
+from .spec import MACVLAN_MODE_NAMES, LinkRef, LinkSpec, TopologySpec
+from .undo import UndoFailure, UndoStack
+from .wait import wait_until
+
+IFF_UP = 0x1
+IFF_LOWER_UP = 0x10000
+
+
+class Topology:
+    """A built topology. ``topo["ns1"]`` is a :class:`Netns`; ``topo.link("ns1/macvl1")`` a :class:`Link`."""
+
+    def __init__(self, spec: TopologySpec) -> None:
+        self.spec = spec
+        self.undo = UndoStack()
+        self._netns: dict[str, Netns] = {}
+        self._links: dict[LinkRef, Link] = {}
+        self.captures: list[Capture] = []
+        self.closed = False
+        self.teardown_failures: list[UndoFailure] = []
+
+    # -- lookup ----------------------------------------------------------------------------
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise ClosedError(f"topology from {self.spec.source} has been torn down")
+
+    def netns(self, name: str) -> Netns:
+        self.check_open()
+        try:
+            return self._netns[name]
+        except KeyError:
+            raise KeyError(f"no namespace {name!r} in {self.spec.source} (have: {', '.join(self._netns)})") from None
+
+    __getitem__ = netns
+
+    def link(self, ref: str) -> Link:
+        """``"ns1/macvl1"``: the link ``macvl1`` in namespace ``ns1``."""
+        self.check_open()
+        ns, sep, name = ref.partition("/")
+        if not sep:
+            raise ValueError(f"link reference {ref!r} must be 'netns/name'")
+        try:
+            return self._links[LinkRef(ns, name)]
+        except KeyError:
+            raise KeyError(
+                f"no link {ref!r} in {self.spec.source} (have: {', '.join(str(r) for r in self._links)})"
+            ) from None
+
+    @property
+    def namespaces(self) -> list[Netns]:
+        return list(self._netns.values())
+
+    @property
+    def links(self) -> list[Link]:
+        return list(self._links.values())
+
+    def __iter__(self) -> Iterator[Netns]:
+        return iter(self.namespaces)
+
+    def _add_netns(self, ns: Netns) -> None:
+        self._netns[ns.name] = ns
+
+    def _add_link(self, link: Link) -> None:
+        self._links[LinkRef(link.netns.name, link.name)] = link
+
+    # -- captures --------------------------------------------------------------------------
+
+    def sniff(self, *refs: str, rcvbuf: int = DEFAULT_RCVBUF) -> list[Capture]:
+        """Start a capture on each of ``refs`` (``"ns/link"``); all are ready when this returns."""
+        return [self.link(r).sniff(rcvbuf=rcvbuf) for r in refs]
+
+    def summary(self) -> str:
+        """The frames of every capture of this topology, one tcpdump-style line each."""
+        return "\n".join(f"== {c.label}\n{c.summary()}" for c in self.captures)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def close(self) -> list[UndoFailure]:
+        """Tear everything down (LIFO). Returns the undo steps that failed (they are also logged)."""
+        if self.closed:
+            return []
+        self.closed = True
+        self.teardown_failures = self.undo.unwind()
+        return self.teardown_failures
+
+    def __enter__(self) -> Topology:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{len(self._netns)} netns, {len(self._links)} links"
+        return f"<Topology {self.spec.source}: {state}>"
+
+
+class Netns:
+    """A network namespace of a topology, held by a file descriptor (it has no name in /run/netns)."""
+
+    def __init__(self, topo: Topology, name: str, fd: int, rtnl: RtnlSocket) -> None:
+        self.topology = topo
+        self.name = name
+        self.fd = fd
+        self.rtnl = rtnl
+        self.inode = rtnl.ns_ino
+
+    def _open(self) -> None:
+        self.topology.check_open()
+
+    def run(
+        self, *argv: str, check: bool = True, timeout: float = 10.0, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a program inside (no shell): ``ns.run("ip", "-br", "link")``."""
+        self._open()
+        if not argv:
+            raise ValueError("run() needs a program to run")
+        return proc.run(self.fd, argv, check=check, timeout=timeout, input=input)
+
+    def popen(self, *argv: str) -> subprocess.Popen[str]:
+        """Start a program inside; it is ended (by PID) when the topology is torn down."""
+        self._open()
+        p = proc.popen(self.fd, argv)
+        self.topology.undo.push(f"stop {argv[0]} (pid {p.pid}) in {self.name}", lambda: proc.stop(p))
+        return p
+
+    def ping(self, dst: str, count: int = 1, timeout: float = 1.0, interval: float = 0.2) -> proc.PingResult:
+        """``ping -c COUNT -W TIMEOUT DST`` inside; never raises on failure: look at the result."""
+        self._open()
+        argv = ["ping", "-n", "-c", str(count), "-W", f"{timeout:g}", "-i", f"{interval:g}", dst]
+        limit = timeout + count * (interval + timeout) + 5
+        done = proc.run(self.fd, argv, check=False, timeout=limit)
+        return proc.parse_ping(dst, done.stdout + done.stderr, done.returncode)
+
+    def link_infos(self) -> list[LinkInfo]:
+        """Every link of this namespace as the kernel reports it now (one netlink dump)."""
+        self._open()
+        return self.rtnl.dump_links()
+
+    def link(self, name: str) -> Link:
+        return self.topology.link(f"{self.name}/{name}")
+
+    def add_neigh(self, to: str, lladdr: str, dev: str) -> None:
+        """``ip neigh replace TO lladdr LLADDR dev DEV nud permanent``."""
+        self._open()
+        from ipaddress import ip_address
+
+        link = self.link(dev)
+        self.rtnl.apply_or_raise(
+            [add_neigh(link.ifindex, ip_address(to), lladdr, f"{self.name}: neigh {to} dev {dev}")]
+        )
+
+    def iptables(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``iptables -w ARGS`` inside this namespace (raises with iptables' message on failure)."""
+        return self.run("iptables", "-w", *args)
+
+    def neighbours(self) -> dict[str, str]:
+        """IPv4 neighbour table: address -> MAC (``ip neigh``), entries with a MAC only."""
+        out = self.run("ip", "-4", "-j", "neigh", "show").stdout
+        import json
+
+        return {e["dst"]: e["lladdr"] for e in json.loads(out or "[]") if "lladdr" in e}
+
+    def sysctl(self, key: str, value: str | int | None = None) -> str:
+        """Read (or write, then read) a ``net.*`` sysctl of this namespace."""
+        from . import netns as _netns
+
+        self._open()
+        if value is not None:
+            v = str(value)
+            _netns.run_in(self.fd, lambda: _netns.write_sysctl(key, v))
+        return _netns.run_in(self.fd, lambda: _netns.read_sysctl(key))
+
+    def __repr__(self) -> str:
+        return f"<Netns {self.name} inode={self.inode}>"
+
+
+class Link:
+    """One interface of a topology."""
+
+    def __init__(self, netns: Netns, spec: LinkSpec, info: LinkInfo) -> None:
+        self.netns = netns
+        self.spec = spec
+        self.name = spec.name
+        self.ifindex = info.index
+        self.kind = info.kind or spec.kind
+        self._mac = info.mac
+        self._mode = info.mode
+        self._tx: socket.socket | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.netns.name}/{self.name}"
+
+    @property
+    def mac(self) -> str:
+        return self._mac
+
+    @property
+    def mode(self) -> str | None:
+        """The macvlan mode as the kernel reports it (``vepa`` when the spec gave none)."""
+        return MACVLAN_MODE_NAMES.get(self._mode) if self._mode is not None else None
+
+    @property
+    def ipv4(self) -> str | None:
+        """The first IPv4 address the spec gave this link, without the prefix."""
+        for a in self.spec.addrs:
+            if isinstance(a, IPv4Interface):
+                return str(a.ip)
+        return None
+
+    def info(self) -> LinkInfo:
+        """This link as the kernel reports it now."""
+        for info in self.netns.link_infos():
+            if info.index == self.ifindex:
+                return info
+        raise LookupError(f"link {self.ref} no longer exists")
+
+    @property
+    def carrier(self) -> bool:
+        return bool(self.info().flags & IFF_LOWER_UP)
+
+    @property
+    def is_up(self) -> bool:
+        return bool(self.info().flags & IFF_UP)
+
+    def set_up(self, up: bool = True) -> None:
+        """``ip link set NAME up`` (or down)."""
+        self.netns._open()
+        self.netns.rtnl.apply_or_raise([set_link(self.ifindex, f"set {self.ref} {'up' if up else 'down'}", up=up)])
+
+    def set_down(self) -> None:
+        self.set_up(False)
+
+    def set_hairpin(self, on: bool) -> None:
+        """``bridge link set dev NAME hairpin on|off`` (the link must be a bridge port)."""
+        self.netns._open()
+        self.netns.rtnl.apply_or_raise([bridge_port(self.ifindex, f"{self.ref}: hairpin {on}", hairpin=on)])
+
+    def wait_carrier(self, on: bool = True, timeout: float = 3.0) -> LinkInfo:
+        """Wait (bounded) until the link's carrier is ``on`` (or off); return the link's state."""
+        return wait_until(
+            self.info,
+            lambda i: bool(i.flags & IFF_LOWER_UP) == on,
+            timeout=timeout,
+            what=f"{self.ref}: carrier {'on' if on else 'off'}",
+            show=lambda i: f"flags=0x{i.flags:x} operstate={i.operstate}",
+        )
+
+    # -- frames ----------------------------------------------------------------------------
+
+    def sniff(self, rcvbuf: int = DEFAULT_RCVBUF) -> Capture:
+        """A capture of every frame this link sends or receives, ready when returned."""
+        self.netns._open()
+        topo = self.netns.topology
+        sock = open_packet_socket(self.netns.fd, self.name, rcvbuf)
+        cap = Capture(self.ref, sock)
+        topo.captures.append(cap)
+        topo.undo.push(f"close capture on {self.ref}", cap.close)
+        return cap
+
+    def send(self, frames: Sendable | Iterable[Sendable]) -> int:
+        """Send scapy packets or raw frames out of this link; returns how many were sent."""
+        self.netns._open()
+        datas = [frame_bytes(f, self.mac, self.ipv4, self.ref) for f in all_frames(frames)]
+        if self._tx is None:
+            self._tx = open_send_socket(self.netns.fd, self.name)
+            self.netns.topology.undo.push(f"close send socket on {self.ref}", self._close_tx)
+        try:
+            for data in datas:
+                self._tx.send(data)
+        except OSError as exc:
+            raise OSError(exc.errno, f"{self.ref}: send failed: {exc.strerror}") from None
+        return len(datas)
+
+    def _close_tx(self) -> None:
+        if self._tx is not None:
+            self._tx.close()
+            self._tx = None
+
+    def __repr__(self) -> str:
+        return f"<Link {self.ref} {self.kind}{' ' + self.mode if self.mode else ''} ifindex={self.ifindex} {self.mac}>"
