@@ -21,7 +21,14 @@ if TYPE_CHECKING:
     from .topology import Topology
 
 LAB_KEY = pytest.StashKey["NetLab"]()
+REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 FIXTURES = ("netlab", "topology")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,50 +68,59 @@ def _require_privileges(config: pytest.Config) -> None:
         pytest.skip(f"pytest-macvlan: {reason}")
 
 
-class _PytestLab:
-    """Wraps :class:`NetLab` so that a missing kernel feature skips the test (or fails it, if strict)."""
+class PytestLab:
+    """:class:`NetLab` for a test: a missing kernel feature skips the test (or fails it, if strict),
+    and other plugins hear of each topology (``pytest_macvlan_topology_built``)."""
 
-    def __init__(self, lab: NetLab, config: Config) -> None:
+    def __init__(self, lab: NetLab, node: pytest.Item | pytest.Collector) -> None:
         self._lab = lab
-        self._config = config
+        self._node = node
+        self._config = node.config.stash[Config.KEY]
 
     def build(self, spec: Any) -> Topology:
+        """Build ``spec`` (TOML path relative to the test file, TOML text, or dict)."""
         try:
-            return self._lab.build(spec)
+            topo = self._lab.build(spec)
         except KernelFeatureError as exc:
             if self._config.strict_features:
                 raise
             pytest.skip(f"kernel lacks {exc.feature}: {exc}. Run it where the kernel has it: ci/vm-run")
+        self._node.config.hook.pytest_macvlan_topology_built(node=self._node, topology=topo)
+        return topo
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._lab, name)
 
 
 @pytest.fixture
-def netlab(request: pytest.FixtureRequest) -> Iterator[_PytestLab]:
+def netlab(request: pytest.FixtureRequest) -> Iterator[PytestLab]:
     """A lab for this test: ``netlab.build(spec) -> Topology``; everything is torn down when the test ends.
 
     ``spec`` is a TOML path (relative to the test file), TOML text, or a dict.
     """
-    yield from _lab_for(request, request.node)
+    yield from lab_for(request)
 
 
-def _lab_for(request: pytest.FixtureRequest, node: pytest.Item | pytest.Collector) -> Generator[_PytestLab]:
+def lab_for(request: pytest.FixtureRequest) -> Generator[PytestLab]:
+    """The body of every lab fixture, whatever its scope: build, yield, tell the hooks, tear down."""
     _require_privileges(request.config)
     from .lab import NetLab
 
+    node = request.node
     lab = NetLab(base=Path(request.path).parent)
     node.stash[LAB_KEY] = lab
     try:
-        yield _PytestLab(lab, request.config.stash[Config.KEY])
+        yield PytestLab(lab, node)
     finally:
-        failures = lab.close()
-        for failure in failures:
-            request.node.warn(pytest.PytestWarning(f"pytest-macvlan teardown: {failure}"))
+        try:
+            request.config.hook.pytest_macvlan_teardown(node=node, lab=lab)
+        finally:
+            for failure in lab.close():
+                node.warn(pytest.PytestWarning(f"pytest-macvlan teardown: {failure}"))
 
 
 @pytest.fixture
-def topology(request: pytest.FixtureRequest, netlab: _PytestLab) -> Topology:
+def topology(request: pytest.FixtureRequest, netlab: PytestLab) -> Topology:
     """The topology named by the test's ``@pytest.mark.topology(spec)`` marker, built for this test."""
     marker = request.node.get_closest_marker("topology")
     if marker is None or not marker.args:
@@ -117,6 +133,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
     lab = item.stash.get(LAB_KEY, None)
     if lab is not None and report.failed and call.when in ("call", "setup"):
         text = lab.summary()

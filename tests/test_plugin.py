@@ -152,3 +152,43 @@ def test_missing_kernel_feature_skips_or_fails_when_strict(pytester: pytest.Pyte
     result.stdout.fnmatch_lines(["*kernel lacks 8021q*802.1Q*ci/vm-run*"])
     result = pytester.runpytest("-p", "pytest_macvlan", "--netlab-strict-features")
     result.assert_outcomes(failed=1)
+
+
+@privileged
+def test_factory_shares_a_module_scoped_topology_and_hooks_are_called(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", pair=PAIR_TOML)
+    pytester.makeconftest("""
+        EVENTS = []
+
+        def pytest_macvlan_topology_built(node, topology):
+            EVENTS.append(("built", node.name))
+
+        def pytest_macvlan_teardown(node, lab):
+            EVENTS.append(("teardown", node.name, len(lab.topologies)))
+    """)
+    pytester.makepyfile(
+        test_shared="""
+        import conftest
+        from pytest_macvlan import factories
+
+        pair = factories.topology("pair.toml", scope="module")
+
+        def test_one(pair):
+            assert pair["a"].ping("192.168.9.3").ok
+
+        def test_two(pair):
+            assert conftest.EVENTS == [("built", "test_shared.py")]
+
+        def test_three():
+            pass
+    """
+    )
+    pytester.makepyfile(
+        test_zz_after="""
+        import conftest
+
+        def test_events():
+            assert conftest.EVENTS == [("built", "test_shared.py"), ("teardown", "test_shared.py", 1)]
+    """
+    )
+    pytester.runpytest("-p", "pytest_macvlan", "-p", "no:randomly").assert_outcomes(passed=4)

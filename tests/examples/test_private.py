@@ -1,6 +1,7 @@
 # test_private.py — run with: pytest -p pytest_macvlan test_private.py
 import pytest
-from pytest_macvlan import arp_request, incoming, outgoing
+
+from pytest_macvlan import arp_request, outgoing
 
 PRIVATE = """
 [netns.host.link.br0]
@@ -26,14 +27,14 @@ addr = ["192.168.9.3/24"]
 
 def test_private_siblings_cannot_arp(netlab):
     topo = netlab.build(PRIVATE)
-    sibling = topo.link("ns2/macvl2").sniff()          # ready when returned
+    sibling = topo.link("ns2/macvl2").sniff()  # ready when returned
     hairpin = topo.link("host/veth1_br").sniff()
     result = topo["ns1"].ping("192.168.9.3")
     assert not result.ok
-    hairpin.wait_for(arp_request(pdst="192.168.9.3") & outgoing)   # came back through the hairpin
-    sibling.assert_none(arp_request())                             # ... and died at the parent
+    hairpin.wait_for(arp_request(pdst="192.168.9.3") & outgoing)  # came back through the hairpin
+    sibling.assert_none(arp_request())  # ... and died at the parent
 
 
-@pytest.mark.topology("private.toml")      # a path relative to this file
+@pytest.mark.topology("private.toml")  # a path relative to this file
 def test_with_a_spec_file(topology):
     assert topology.link("ns1/macvl1").mode == "private"
