@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import privileges
+from . import features, privileges
 from .config import Config
 from .errors import KernelFeatureError
 
@@ -46,6 +46,16 @@ def pytest_configure(config: pytest.Config) -> None:
         "netlab: the test builds real-kernel topologies (needs CAP_NET_ADMIN and "
         "CAP_SYS_ADMIN); added automatically to tests that use netlab/topology",
     )
+    config.addinivalue_line(
+        "markers",
+        "claim(text, differs=None): the test asserts one claim of the reference article (TEXT, short); "
+        "DIFFERS says how the kernel's behaviour differs from the article's words, when it does",
+    )
+    config.addinivalue_line(
+        "markers",
+        "requires_kernel(*features): skip (or fail, with --netlab-strict-features) unless the kernel has every "
+        "feature, e.g. requires_kernel('8021q'); see pytest_macvlan.features.DESCRIPTIONS for the names",
+    )
     config.stash[Config.KEY] = Config.from_pytest(config)
 
 
@@ -56,7 +66,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return [f"pytest-macvlan: kernel {platform.release()}, {privileges.mode()}"]
+    lines = [f"pytest-macvlan: kernel {platform.release()}, {privileges.mode()}"]
+    if privileges.missing_caps():
+        lines.append("pytest-macvlan features: not probed (needs the capabilities above)")
+    else:
+        lines.append(f"pytest-macvlan features: {features.get().header()}")
+    return lines
+
+
+def _lacking(config: pytest.Config, needs: frozenset[str], what: str) -> None:
+    """Skip (or, with --netlab-strict-features, fail) when the kernel lacks any of ``needs``."""
+    if not needs or privileges.missing_caps():
+        return
+    found = features.get()
+    lacking = found.lacking(needs)
+    if lacking:
+        reason = f"{what}: {found.describe_lack(lacking)}; {features.HOW_TO_RUN}"
+        if config.stash[Config.KEY].strict_features:
+            pytest.fail(f"{reason} (--netlab-strict-features is set)", pytrace=False)
+        pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    needs = frozenset(f for m in item.iter_markers("requires_kernel") for f in m.args)
+    _lacking(item.config, needs, "requires_kernel")
 
 
 def _require_privileges(config: pytest.Config) -> None:
@@ -79,8 +112,10 @@ class PytestLab:
 
     def build(self, spec: Any) -> Topology:
         """Build ``spec`` (TOML path relative to the test file, TOML text, or dict)."""
+        parsed = self._lab.load(spec)
+        _lacking(self._node.config, features.needs_of_kinds(parsed.kinds()), parsed.source)
         try:
-            topo = self._lab.build(spec)
+            topo = self._lab.build(parsed)
         except KernelFeatureError as exc:
             if self._config.strict_features:
                 raise

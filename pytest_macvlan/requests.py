@@ -135,6 +135,37 @@ def create_link(
     return Request(msg, spec.entry)
 
 
+def new_link(
+    name: str,
+    index: int,
+    kind: str,
+    data: dict[str, Any],
+    *,
+    parent: int | None = None,
+    peer: tuple[str, int] | None = None,
+) -> Request:
+    """A bare ``ip link add NAME type KIND`` (used to probe what the kernel supports)."""
+    attrs: list[tuple[str, Any]] = [("IFLA_IFNAME", name)]
+    if parent is not None:
+        attrs.append(("IFLA_LINK", parent))
+    info_data: list[tuple[str, Any]] = list(data.items())
+    if peer is not None:
+        info_data.append(
+            (
+                "VETH_INFO_PEER",
+                {"attrs": [("IFLA_IFNAME", peer[0])], "index": peer[1], "flags": 0, "change": 0, "family": 0},
+            )
+        )
+    info: list[tuple[str, Any]] = [("IFLA_INFO_KIND", kind)]
+    if info_data:
+        info.append(("IFLA_INFO_DATA", {"attrs": info_data}))
+    attrs.append(("IFLA_LINKINFO", {"attrs": info}))
+    msg = _ifinf(index, attrs)
+    msg["header"]["type"] = RTM_NEWLINK
+    msg["header"]["flags"] = CREATE
+    return Request(msg, f"probe {kind} {name}", feature=kind)
+
+
 def add_address(index: int, addr: IPv4Interface | Any, entry: str) -> Request:
     msg = ifaddrmsg()
     msg["family"] = socket.AF_INET if addr.version == 4 else socket.AF_INET6

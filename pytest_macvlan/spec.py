@@ -124,7 +124,7 @@ class TopologySpec:
         return ref in self._by_ref
 
     def kinds(self) -> frozenset[str]:
-        """The link kinds (and ``macvlan:MODE``) the spec needs from the kernel."""
+        """The link kinds (and ``macvlan:MODE``; a mode-less macvlan is the kernel's vepa) the spec uses."""
         needs: set[str] = set()
         for link in self.links:
             needs.add(link.kind)

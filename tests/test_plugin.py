@@ -42,10 +42,36 @@ def test_conftest_pytest_plugins_loads_it(pytester: pytest.Pytester) -> None:
     pytester.runpytest().assert_outcomes(passed=1)
 
 
-def test_report_header_names_kernel_and_privileges(pytester: pytest.Pytester) -> None:
+def test_report_header_names_kernel_privileges_and_features(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("-p", "pytest_macvlan")
-    result.stdout.fnmatch_lines(["pytest-macvlan: kernel *"])
+    result.stdout.fnmatch_lines(["pytest-macvlan: kernel *, *", "pytest-macvlan features: *"])
+    if not missing_caps():
+        result.stdout.fnmatch_lines(["pytest-macvlan features: *bridge veth macvlan*"])
+
+
+@privileged
+def test_requires_kernel_marker_skips_naming_the_feature_or_fails_when_strict(pytester: pytest.Pytester) -> None:
+    from pytest_macvlan import features
+
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.requires_kernel("macvlan", "no-such-feature")
+        def test_x():
+            raise AssertionError("must not run")
+
+        @pytest.mark.requires_kernel("macvlan", "veth", "bridge")
+        def test_y():
+            pass
+    """)
+    result = pytester.runpytest("-p", "pytest_macvlan", "-rs")
+    result.assert_outcomes(skipped=1, passed=1)
+    result.stdout.fnmatch_lines(["*requires_kernel: kernel * lacks no-such-feature*ci/vm-run*"])
+    result = pytester.runpytest("-p", "pytest_macvlan", "--netlab-strict-features")
+    result.assert_outcomes(errors=1, passed=1)
+    result.stdout.fnmatch_lines(["*lacks no-such-feature*--netlab-strict-features is set*"])
+    assert features.get().has("macvlan:passthru")
 
 
 FAKE_UNPRIVILEGED = """
@@ -149,7 +175,7 @@ def test_missing_kernel_feature_skips_or_fails_when_strict(pytester: pytest.Pyte
     pytester.makepyfile(f"def test_x(netlab):\n    netlab.build({spec!r})")
     result = pytester.runpytest("-p", "pytest_macvlan", "-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*kernel lacks 8021q*802.1Q*ci/vm-run*"])
+    result.stdout.fnmatch_lines(["*lacks 8021q (802.1Q VLAN*ci/vm-run*"])
     result = pytester.runpytest("-p", "pytest_macvlan", "--netlab-strict-features")
     result.assert_outcomes(failed=1)
 

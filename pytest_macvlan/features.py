@@ -1,0 +1,185 @@
+"""What can this kernel do? Probed once, in a throwaway namespace, never the runner's.
+
+Each link kind is tried for real over netlink (a kernel that can load modules loads them on
+the way, as it would for a test); netem, nftables and iptables are tried with their tools.
+The result is cached for the session (and per boot in ``/run/pytest-macvlan`` when that is
+writable, keyed by the kernel's boot id, so later sessions pay nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Names a marker or a message uses, and what they are.
+DESCRIPTIONS = {
+    "bridge": "bridges (CONFIG_BRIDGE)",
+    "veth": "veth pairs (CONFIG_VETH)",
+    "macvlan": "macvlan (CONFIG_MACVLAN)",
+    "8021q": "802.1Q VLAN sub-interfaces (CONFIG_VLAN_8021Q, module 8021q)",
+    "8021ad": "802.1ad (QinQ) VLAN sub-interfaces (CONFIG_VLAN_8021Q)",
+    "ipvlan": "ipvlan (CONFIG_IPVLAN)",
+    "vlan_filtering": "bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)",
+    "vxlan": "vxlan (CONFIG_VXLAN)",
+    "bond": "bonding (CONFIG_BONDING)",
+    "vrf": "VRF (CONFIG_NET_VRF)",
+    "dummy": "dummy interfaces (CONFIG_DUMMY)",
+    "netem": "the netem qdisc (CONFIG_NET_SCH_NETEM)",
+    "nftables": "nftables (CONFIG_NF_TABLES, and the nft tool)",
+    "iptables": "iptables (the iptables tool and its kernel backend)",
+    **{f"macvlan:{m}": f"macvlan mode {m}" for m in ("private", "vepa", "bridge", "passthru", "source")},
+}
+CACHE_DIR = Path("/run/pytest-macvlan")
+HOW_TO_RUN = "run it in a VM with a full distro kernel: ci/vm-run (see README, 'Where the kernel lacks a feature')"
+
+
+@dataclass(frozen=True)
+class Features:
+    kernel: str
+    have: frozenset[str]
+    missing: dict[str, str] = field(default_factory=dict)  # feature -> why (the kernel's error)
+
+    def has(self, feature: str) -> bool:
+        return feature in self.have
+
+    def lacking(self, needs: frozenset[str] | set[str]) -> list[str]:
+        """The ``needs`` this kernel lacks (unknown names count as lacking)."""
+        return sorted(n for n in needs if n not in self.have)
+
+    def describe_lack(self, lacking: list[str]) -> str:
+        parts = [f"{n} ({DESCRIPTIONS.get(n, n)}: {self.missing.get(n, 'not probed')})" for n in lacking]
+        return f"kernel {self.kernel} lacks " + ", ".join(parts)
+
+    def header(self) -> str:
+        order = [n for n in DESCRIPTIONS if n in self.have or n in self.missing]
+        return " ".join(n if n in self.have else f"-{n}" for n in order)
+
+
+# -- probing ----------------------------------------------------------------------------------
+
+_LINKS: list[tuple[str, str, dict[str, Any], str | None]] = [
+    # (feature, kind, IFLA_INFO_DATA attrs, parent: None or "p0"/"p1"/"p2")
+    ("bridge", "bridge", {}, None),
+    ("vlan_filtering", "bridge", {"IFLA_BR_VLAN_FILTERING": 1}, None),
+    ("macvlan:private", "macvlan", {"IFLA_MACVLAN_MODE": 1}, "p0"),
+    ("macvlan:vepa", "macvlan", {"IFLA_MACVLAN_MODE": 2}, "p0"),
+    ("macvlan:bridge", "macvlan", {"IFLA_MACVLAN_MODE": 4}, "p0"),
+    ("macvlan:source", "macvlan", {"IFLA_MACVLAN_MODE": 16}, "p0"),
+    ("macvlan:passthru", "macvlan", {"IFLA_MACVLAN_MODE": 8}, "p2"),
+    ("8021q", "vlan", {"IFLA_VLAN_ID": 11}, "p0"),
+    ("8021ad", "vlan", {"IFLA_VLAN_ID": 12, "IFLA_VLAN_PROTOCOL": 0x88A8}, "p0"),
+    ("ipvlan", "ipvlan", {"IFLA_IPVLAN_MODE": 0}, "p1"),
+    ("vxlan", "vxlan", {"IFLA_VXLAN_ID": 42, "IFLA_VXLAN_PORT": 4789}, None),
+    ("bond", "bond", {}, None),
+    ("vrf", "vrf", {"IFLA_VRF_TABLE": 10}, None),
+    ("dummy", "dummy", {}, None),
+]
+
+
+def probe() -> Features:
+    """Probe the running kernel in a new, throwaway network namespace."""
+    from . import netns as nsmod
+    from .netlink import Request, RtnlSocket
+    from .requests import link_up, new_link
+
+    [(fd, sock)] = nsmod.create(1, lambda i, fd: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
+    rtnl = RtnlSocket(fd, sock)
+    have: set[str] = set()
+    missing: dict[str, str] = {}
+    try:
+
+        def attempt(feature: str, req: Request) -> bool:
+            failure = rtnl.apply([req])
+            if failure is None:
+                have.add(feature)
+                return True
+            missing[feature] = failure.describe()
+            return False
+
+        attempt("veth", new_link("p0", 2, "veth", {}, peer=("p1", 3)))
+        attempt("veth", new_link("p2", 4, "veth", {}, peer=("p3", 5)))
+        rtnl.apply([link_up(i, "up") for i in (1, 2, 3, 4, 5)])
+        parents = {"p0": 2, "p1": 3, "p2": 4}
+        for i, (feature, kind, data, parent) in enumerate(_LINKS, start=10):
+            attempt(feature, new_link(f"x{i}", i, kind, data, parent=parents[parent] if parent else None))
+        if any(f.startswith("macvlan:") for f in have):
+            have.add("macvlan")
+        else:
+            missing["macvlan"] = missing.get("macvlan:vepa", "not supported")
+        for feature, argv in (
+            ("netem", ["tc", "qdisc", "add", "dev", "p0", "root", "netem", "delay", "1ms"]),
+            ("nftables", ["nft", "add", "table", "inet", "pytest_macvlan_probe"]),
+            ("iptables", ["iptables", "-w", "-n", "-L", "FORWARD"]),
+        ):
+            ok, why = _tool(fd, argv)
+            if ok:
+                have.add(feature)
+            else:
+                missing[feature] = why
+    finally:
+        rtnl.close()
+        os.close(fd)
+    return Features(platform.release(), frozenset(have), missing)
+
+
+def _tool(fd: int, argv: list[str]) -> tuple[bool, str]:
+    if shutil.which(argv[0]) is None:
+        return False, f"{argv[0]} is not installed"
+    from .proc import run
+
+    try:
+        done = run(fd, argv, check=False, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, str(exc)
+    return done.returncode == 0, (done.stderr or done.stdout).strip().splitlines()[-1:][0] if (
+        done.stderr or done.stdout
+    ).strip() else f"exit {done.returncode}"
+
+
+# -- caching ----------------------------------------------------------------------------------
+
+_session: Features | None = None
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def get(*, refresh: bool = False) -> Features:
+    """The probed features: from this session, from the per-boot cache, or probed now."""
+    global _session
+    if _session is not None and not refresh:
+        return _session
+    path = CACHE_DIR / f"features-{platform.release()}-{_boot_id()}.json"
+    if not refresh:
+        try:
+            data = json.loads(path.read_text())
+            _session = Features(data["kernel"], frozenset(data["have"]), dict(data["missing"]))
+            return _session
+        except (OSError, ValueError, KeyError):
+            pass
+    _session = probe()
+    try:
+        CACHE_DIR.mkdir(mode=0o755, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        record = asdict(_session) | {"have": sorted(_session.have)}
+        tmp.write_text(json.dumps(record))
+        tmp.replace(path)
+    except OSError:
+        pass  # no cache (e.g. rootless): the session still has its result
+    return _session
+
+
+def needs_of_kinds(kinds: frozenset[str]) -> frozenset[str]:
+    """Spec link kinds (``TopologySpec.kinds()``) as feature names: ``vlan`` needs ``8021q``."""
+    return frozenset("8021q" if k == "vlan" else k for k in kinds)
