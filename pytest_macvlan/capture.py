@@ -9,6 +9,7 @@ asks (``frames``, ``count``, ``wait_for``), with no thread. Drops are counted by
 
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import struct
@@ -77,6 +78,7 @@ class Capture:
         self._kernel_packets = 0
         self._kernel_drops = 0
         self._on_close = on_close
+        self.link_down_seen = False  # the link went down (or away) during the capture
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -89,6 +91,13 @@ class Capture:
                 data, anc, _flags, addr = sock.recvmsg(262144, _ANC)
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:
+                if exc.errno in (errno.ENETDOWN, errno.ENXIO, errno.ENODEV):
+                    # The link went down or away: the kernel says so once. The frames seen stay,
+                    # and capturing goes on if the link comes back up.
+                    self.link_down_seen = True
+                    return
+                raise
             self._frames.append(self._frame(data, anc, addr))
 
     def _frame(self, data: bytes, anc: list[tuple[int, int, bytes]], addr: tuple[object, ...]) -> Frame:

@@ -230,3 +230,21 @@ def test_link_state_follows_commands() -> None:
         with pytest.raises(OSError, match="a/v0: send failed"):
             va.set_down()
             va.send(b"\xff" * 60)
+
+
+def test_capture_survives_its_link_going_down_and_away() -> None:
+    with NetLab() as lab:
+        topo = lab.build(PAIR)
+        va, vb = topo.link("a/v0"), topo.link("b/v0")
+        cap = vb.sniff()
+        topo["a"].ping("192.168.9.3")
+        seen = cap.count()
+        assert seen >= 2, cap.summary()
+        vb.set_down()
+        assert cap.count() == seen and cap.link_down_seen, "the frames seen stay readable"
+        vb.set_up()
+        vb.wait_carrier()
+        va.send(bytes.fromhex("ffffffffffff" + va.mac.replace(":", "") + "88b5") + bytes(46))
+        cap.wait_for(lambda p: p.type == 0x88B5)
+        topo["b"].run("ip", "link", "del", "v0")
+        assert cap.count() >= seen + 1 and "b/v0" in cap.summary()
