@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-pytest_plugins = ["pytest_macvlan.plugin"]
+pytest_plugins = ["pytest_macvlan.plugin", "pytest_macvlan.claims", "pytest_macvlan.debugging"]
 
 _EXPORTS = {
     "build": "build",

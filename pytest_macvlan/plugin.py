@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import features, privileges
+from . import features, privileges, rootless
 from .config import Config
 from .errors import KernelFeatureError
 
@@ -35,7 +35,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     Config.add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # First, while the process is still single-threaded: without the capabilities, run
+    # rootless in a user namespace of our own (see rootless.py) if the kernel allows it.
+    rootless.enter_if_needed()
     config.addinivalue_line(
         "markers",
         "topology(spec): build SPEC (TOML path relative to the test file, or "
@@ -168,10 +172,5 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
-    lab = item.stash.get(LAB_KEY, None)
-    if lab is not None and report.failed and call.when in ("call", "setup"):
-        text = lab.summary()
-        if text:
-            report.sections.append(("pytest-macvlan captures", text))
+    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report  # captures and diagram: debugging.py
     return report
