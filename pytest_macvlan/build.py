@@ -1,19 +1,34 @@
 """Build a :class:`TopologySpec` on the kernel, in new namespaces, in few netlink round trips.
 
-Order: namespaces (IPv6 off unless asked, a netlink socket born inside each), links created
-directly in their namespace with indexes chosen here, sysctls, bridge ports, addresses,
-routes, then one link dump per namespace (MACs for handles and neighbour entries),
-neighbour entries, firewall rules, and a bounded wait until every link that should have
-carrier has it. Any failure undoes everything (closing the namespaces' descriptors
-destroys them and all their links) and raises with the spec entry that failed.
+Order: namespaces (IPv6 off unless asked, a netlink socket born inside each); iptables rules
+started in the background (one ``iptables-restore`` per namespace: it names interfaces, it
+does not need them); links created directly in their namespace with indexes chosen here;
+``nft`` scripts started in the background (they may resolve interface names); sysctls (one
+job for every namespace); bridge ports, addresses, and the routes of namespaces without a
+bridge; bridges up once their ports are operationally up, then the remaining routes; a
+bounded wait until every link that should have carrier has it (asked link by link, which
+makes the kernel finish its linkwatch work for each; the answers give the handles' MACs);
+neighbour entries; the firewall tools' exit statuses.
+
+Requests for one namespace go as one batch (one ``send``) per step; a request that needs
+another namespace's request to have happened first (a veth peer's ``up``, a macvlan on a
+peer created from elsewhere) goes in a later round. Any failure undoes everything (closing
+the namespaces' descriptors destroys them and all their links; a firewall tool still running
+is ended by its PID) and raises with the spec entry that failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import socket
-from collections.abc import Callable, Sequence
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from functools import partial
 
 from . import netns as nsmod
@@ -26,6 +41,7 @@ from .topology import IFF_LOWER_UP, Link, Netns, Topology
 from .wait import wait_until
 
 READY_TIMEOUT = 5.0
+TOOL_TIMEOUT = 30.0
 _FEATURE_OF_KIND = {"vlan": "8021q", "macvlan": "macvlan", "veth": "veth", "bridge": "bridge"}
 
 
@@ -40,6 +56,57 @@ def build(spec: TopologySpec) -> Topology:
     return topo
 
 
+@dataclass
+class _Step:
+    """One request, the namespace whose socket sends it, and the steps that must come first."""
+
+    netns: str
+    req: Request
+    after: tuple[int, ...] = ()
+
+
+class _Tool:
+    """A firewall tool run in the background in one namespace. A helper thread starts it (the
+    package's worker thread forks it), so that the build goes on while it is being spawned."""
+
+    def __init__(self, entry: str, argv: list[str], ns_fd: int) -> None:
+        self.entry = entry
+        self.argv = argv
+        self.process: Future[subprocess.Popen[str]] = Future()
+        threading.Thread(target=self._spawn, args=(ns_fd,), name="pytest-macvlan-tool", daemon=True).start()
+
+    def _spawn(self, ns_fd: int) -> None:
+        try:
+            self.process.set_result(proc.popen(ns_fd, self.argv))
+        except BaseException as exc:  # handed to finish()
+            self.process.set_exception(exc)
+
+    def stop(self) -> None:
+        """End it (by its PID) if it is still running; the undo step of a build."""
+        try:
+            p = self.process.result(timeout=TOOL_TIMEOUT)
+        except Exception:
+            return  # it never started
+        proc.stop(p)
+
+    def finish(self) -> None:
+        """Wait for it; raise :class:`BuildError` with its message if it failed."""
+        command = " ".join(self.argv)
+        try:
+            p = self.process.result(timeout=TOOL_TIMEOUT)
+            out, err = p.communicate(timeout=TOOL_TIMEOUT)
+        except FileNotFoundError:
+            raise BuildError(self.entry, 2, "setpriv/nsenter is not installed (Debian package util-linux)") from None
+        except (subprocess.TimeoutExpired, TimeoutError):
+            raise BuildError(self.entry, 0, f"`{command}` did not finish in {TOOL_TIMEOUT:g}s") from None
+        if p.returncode != 0:
+            name = self.argv[0]
+            msg = (err or out).strip()
+            if "No such file" in msg and name in msg:
+                msg = f"{name} is not installed (apt-get install {name}): {msg}"
+            raise BuildError(self.entry, p.returncode, f"`{command}` failed: {msg}")
+
+
 class _Builder:
     def __init__(self, spec: TopologySpec, topo: Topology) -> None:
         self.spec = spec
@@ -47,23 +114,32 @@ class _Builder:
         self.fds: dict[str, int] = {}
         self.rtnl: dict[str, RtnlSocket] = {}
         self.index: dict[LinkRef, int] = {}
-        self.infos: dict[LinkRef, LinkInfo] = {}
+        self.tools: list[_Tool] = []
 
     def run(self) -> None:
         self.namespaces()
         self.assign_indexes()
-        self.send_in_order(self.create_links())
-        # A bridge opened before its ports are operationally up gets carrier later, through the
-        # kernel's linkwatch (up to 1 s, dropping frames meanwhile). Ports first, then bridges.
-        self.wait_ready(lambda link: link.kind == "veth")
         for ns in self.spec.netns:
-            self.sysctls(ns)
-        self.send_in_order(self.configure())
-        self.dump()
-        self.send_in_order(self.neighbours())
+            if ns.iptables:
+                # One iptables-restore for all rules (one process, one commit), not one iptables each.
+                rules = iptables_restore_text(ns.iptables)
+                self.start_tool(ns, ["iptables-restore", "-w", "--noflush"], f"{ns.entry}.iptables", rules)
+        self.send(self.create_links())
         for ns in self.spec.netns:
-            self.firewall(ns)
-        self.wait_ready(lambda link: True)
+            if ns.nft:
+                self.start_tool(ns, ["nft", "-f"], f"{ns.entry}.nft", ns.nft)
+        self.sysctls()
+        opened = self.bridges_to_open()
+        self.send(self.attach(opened))
+        if opened:
+            # A bridge opened before its ports are operationally up gets carrier later, through the
+            # kernel's linkwatch (up to 1 s, dropping frames meanwhile). Ports first, then bridges.
+            self.wait_ready(lambda link: link.kind == "veth" and link.master is not None)
+            self.send(self.open_bridges(opened))
+        infos = self.wait_ready(lambda link: True, all_links=True)
+        self.add_handles(infos)
+        self.send(self.neighbours())
+        self.finish_tools()
 
     # -- namespaces ------------------------------------------------------------------------
 
@@ -92,31 +168,51 @@ class _Builder:
         for i, link in enumerate(self.spec.links, start=2):
             self.index[link.ref] = i
 
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, steps: Sequence[_Step]) -> None:
+        """Send ``steps`` in rounds: in each round, one batch per namespace, in order.
+
+        A step goes in the round of the latest step it follows, or the next one if that step is
+        sent from another namespace (it must have been acknowledged before this one is sent).
+        """
+        rounds: list[int] = []
+        batches: dict[tuple[int, str], list[Request]] = {}
+        for step in steps:
+            r = max((rounds[a] + (steps[a].netns != step.netns) for a in step.after), default=0)
+            rounds.append(r)
+            batches.setdefault((r, step.netns), []).append(step.req)
+        for (_r, name), requests in sorted(batches.items(), key=lambda item: item[0][0]):
+            self.rtnl[name].apply_or_raise(requests)
+
     # -- links -----------------------------------------------------------------------------
 
-    def create_links(self) -> list[tuple[str, Request]]:
-        out: list[tuple[str, Request]] = [(name, link_up(1, f"netns.{name}: lo up")) for name in self.fds]
-        done: set[LinkRef] = set()
+    def create_links(self) -> list[_Step]:
+        steps = [_Step(name, link_up(1, f"netns.{name}: lo up")) for name in self.fds]
+        ready: dict[LinkRef, int] = {}  # a link -> the step after which it exists (and has carrier)
         pending = [link for link in self.spec.links if not link.is_peer]
         while pending:
             later: list[LinkSpec] = []
             for link in pending:
-                if link.parent is not None and link.parent not in done:
+                if link.parent is not None and link.parent not in ready:
                     later.append(link)
                     continue
-                out.append(self.create(link))
-                done.add(link.ref)
+                after = (ready[link.parent],) if link.parent is not None else ()
+                steps.append(self.create(link, after))
+                ready[link.ref] = len(steps) - 1
                 if link.peer is not None:
-                    done.add(link.peer)
+                    ready[link.peer] = len(steps) - 1
                     peer = self.spec.link(link.peer)
                     if peer.up:  # before anything is stacked on it, so carrier is there at once
-                        out.append((peer.netns, set_link(self.index[peer.ref], f"{peer.entry}: up", up=True)))
+                        up = set_link(self.index[peer.ref], f"{peer.entry}: up", up=True)
+                        steps.append(_Step(peer.netns, up, (len(steps) - 1,)))
+                        ready[link.ref] = ready[link.peer] = len(steps) - 1
             if len(later) == len(pending):  # the parser rejects cycles; this is a safety net
                 raise BuildError(later[0].entry, 0, "cannot order link creation (cycle of parents)")
             pending = later
-        return out
+        return steps
 
-    def create(self, link: LinkSpec) -> tuple[str, Request]:
+    def create(self, link: LinkSpec, after: tuple[int, ...]) -> _Step:
         feature = _FEATURE_OF_KIND[link.kind]
         if link.kind == "veth":
             assert link.peer is not None
@@ -129,7 +225,7 @@ class _Builder:
                 peer_netns_fd=self.fds[peer.netns] if peer.netns != link.netns else None,
             )
             req.feature = feature
-            return link.netns, req
+            return _Step(link.netns, req, after)
         if link.parent is not None:
             # Created from the parent's namespace, directly into its own (no move afterwards).
             creator = link.parent.netns
@@ -140,104 +236,103 @@ class _Builder:
                 netns_fd=self.fds[link.netns] if link.netns != creator else None,
             )
             req.feature = feature
-            return creator, req
+            return _Step(creator, req, after)
         req = create_link(link, self.index[link.ref], up=False)  # a bridge goes up after its ports
         req.feature = feature
-        return link.netns, req
+        return _Step(link.netns, req, after)
 
-    def configure(self) -> list[tuple[str, Request]]:
-        out: list[tuple[str, Request]] = []
+    def bridges_to_open(self) -> list[LinkSpec]:
+        return [link for link in self.spec.links if link.kind == "bridge" and link.up]
+
+    def attach(self, opened: Sequence[LinkSpec]) -> list[_Step]:
+        """Bridge ports, addresses, and the routes of namespaces with no bridge to open."""
+        out: list[_Step] = []
         for link in self.spec.links:
             idx = self.index[link.ref]
             if link.master is not None:
                 master = self.index[LinkRef(link.netns, link.master)]
-                out.append((link.netns, set_link(idx, f"{link.entry}.master", master=master)))
+                out.append(_Step(link.netns, set_link(idx, f"{link.entry}.master", master=master)))
                 if link.hairpin is not None:
-                    out.append((link.netns, bridge_port(idx, f"{link.entry}.hairpin", hairpin=link.hairpin)))
-        for link in self.spec.links:
-            if link.kind == "bridge" and link.up:
-                out.append((link.netns, set_link(self.index[link.ref], f"{link.entry}: up", up=True)))
+                    out.append(_Step(link.netns, bridge_port(idx, f"{link.entry}.hairpin", hairpin=link.hairpin)))
         for link in self.spec.links:
             for addr in link.addrs:
-                out.append((link.netns, add_address(self.index[link.ref], addr, f"{link.entry}.addr ({addr})")))
-        for ns in self.spec.netns:
+                req = add_address(self.index[link.ref], addr, f"{link.entry}.addr ({addr})")
+                out.append(_Step(link.netns, req))
+        with_bridges = {link.netns for link in opened}
+        out += self.routes(ns for ns in self.spec.netns if ns.name not in with_bridges)
+        return out
+
+    def open_bridges(self, opened: Sequence[LinkSpec]) -> list[_Step]:
+        """Bridges up, then the routes of their namespaces (a route through a down bridge fails)."""
+        out = [_Step(link.netns, set_link(self.index[link.ref], f"{link.entry}: up", up=True)) for link in opened]
+        with_bridges = {link.netns for link in opened}
+        return out + self.routes(ns for ns in self.spec.netns if ns.name in with_bridges)
+
+    def routes(self, namespaces: Iterable[NetnsSpec]) -> list[_Step]:
+        out: list[_Step] = []
+        for ns in namespaces:
             for route in ns.routes:
                 oif = self.index[LinkRef(ns.name, route.dev)] if route.dev else None
-                out.append((ns.name, add_route(route, oif)))
+                out.append(_Step(ns.name, add_route(route, oif)))
         return out
 
-    def neighbours(self) -> list[tuple[str, Request]]:
-        out: list[tuple[str, Request]] = []
+    def neighbours(self) -> list[_Step]:
+        out: list[_Step] = []
+        links = self.topo._links
         for ns in self.spec.netns:
             for n in ns.neighs:
-                lladdr = n.lladdr or self.infos[n.lladdr_of].mac if n.lladdr_of else n.lladdr
+                lladdr = n.lladdr or links[n.lladdr_of].mac if n.lladdr_of else n.lladdr
                 assert lladdr is not None
-                out.append((ns.name, add_neigh(self.index[LinkRef(ns.name, n.dev)], n.to, lladdr, n.entry)))
+                req = add_neigh(self.index[LinkRef(ns.name, n.dev)], n.to, lladdr, n.entry)
+                out.append(_Step(ns.name, req))
         return out
 
-    def send_in_order(self, ordered: Sequence[tuple[str, Request]]) -> None:
-        """Send runs of requests for one namespace as one batch, in order."""
-        i = 0
-        while i < len(ordered):
-            ns = ordered[i][0]
-            j = i
-            while j < len(ordered) and ordered[j][0] == ns:
-                j += 1
-            self.rtnl[ns].apply_or_raise([req for _, req in ordered[i:j]])
-            i = j
+    # -- sysctls ---------------------------------------------------------------------------
 
-    # -- the rest --------------------------------------------------------------------------
-
-    def sysctls(self, ns: NetnsSpec) -> None:
-        if not ns.sysctl:
+    def sysctls(self) -> None:
+        """Every namespace's sysctls in one job on the namespace worker: it enters each
+        namespace explicitly (and checks it is there) before writing that namespace's keys."""
+        todo = [ns for ns in self.spec.netns if ns.sysctl]
+        if not todo:
             return
+        targets = [(ns, self.fds[ns.name], self.rtnl[ns.name].ns_ino) for ns in todo]
 
         def write() -> None:
-            for key, value in ns.sysctl:
-                try:
-                    nsmod.write_sysctl(key, value)
-                except OSError as exc:
-                    raise BuildError(
-                        f"{ns.entry}.sysctl.{key}", exc.errno or 0, f"cannot set {key}={value}: {exc.strerror or exc}"
-                    ) from None
+            for ns, fd, ino in targets:
+                nsmod.setns(fd)
+                if os.stat("/proc/thread-self/ns/net").st_ino != ino:  # never trust, verify
+                    raise RuntimeError(f"could not enter namespace {ns.name}; refusing to write its sysctls")
+                for key, value in ns.sysctl:
+                    try:
+                        nsmod.write_sysctl(key, value)
+                    except OSError as exc:
+                        raise BuildError(
+                            f"{ns.entry}.sysctl.{key}",
+                            exc.errno or 0,
+                            f"cannot set {key}={value}: {exc.strerror or exc}",
+                        ) from None
 
-        nsmod.run_in(self.fds[ns.name], write)
+        nsmod.run_in(targets[0][1], write)
 
-    def dump(self) -> None:
-        for name, rtnl in self.rtnl.items():
-            by_name = {info.name: info for info in rtnl.dump_links()}
-            for link in self.spec.links:
-                if link.netns != name:
-                    continue
-                info = by_name.get(link.name)
-                if info is None or info.index != self.index[link.ref]:
-                    raise BuildError(link.entry, 0, f"link {link.ref} is missing after creation")
-                self.infos[link.ref] = info
-                self.topo._add_link(Link(self.topo.netns(name), link, info))
+    # -- firewall tools --------------------------------------------------------------------
 
-    def firewall(self, ns: NetnsSpec) -> None:
-        fd = self.fds[ns.name]
-        if ns.iptables:
-            # One iptables-restore for all rules (one process, one commit), not one iptables each.
-            self._tool(
-                fd,
-                ["iptables-restore", "-w", "--noflush"],
-                f"{ns.entry}.iptables",
-                input=iptables_restore_text(ns.iptables),
-            )
-        if ns.nft:
-            self._tool(fd, ["nft", "-f", "-"], f"{ns.entry}.nft", input=ns.nft)
+    def start_tool(self, ns: NetnsSpec, argv: list[str], entry: str, text: str) -> None:
+        """Start ``argv FILE`` in ``ns`` in the background, FILE holding ``text``; its exit status is
+        checked at the end of the build, and a build that fails meanwhile ends it (by its PID)."""
+        fd, path = tempfile.mkstemp(prefix="pytest-macvlan-", suffix=".rules")
+        self.topo.undo.push(f"remove {path}", partial(_unlink, path))
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        tool = _Tool(entry, [*argv, path], self.fds[ns.name])
+        self.topo.undo.push(f"stop {argv[0]} in {ns.name}", tool.stop)
+        self.tools.append(tool)
 
-    def _tool(self, fd: int, argv: list[str], entry: str, input: str | None = None) -> None:
-        try:
-            done = proc.run(fd, argv, check=False, timeout=30, input=input)
-        except FileNotFoundError:
-            raise BuildError(entry, 2, "nsenter is not installed (Debian package util-linux)") from None
-        if done.returncode != 0:
-            err = (done.stderr or done.stdout).strip()
-            if "No such file" in err and argv[0] in err:
-                err = f"{argv[0]} is not installed (apt-get install {argv[0]}): {err}"
-            raise BuildError(entry, done.returncode, f"`{' '.join(argv)}` failed: {err}")
+    def finish_tools(self) -> None:
+        for tool in self.tools:
+            tool.finish()
+            _unlink(tool.argv[-1])
+
+    # -- readiness -------------------------------------------------------------------------
 
     def expects_carrier(self, link: LinkSpec) -> bool:
         if not link.up:
@@ -251,20 +346,27 @@ class _Builder:
         assert link.parent is not None
         return self.expects_carrier(self.spec.link(link.parent))
 
-    def wait_ready(self, which: Callable[[LinkSpec], bool]) -> None:
+    def wait_ready(self, which: Callable[[LinkSpec], bool], all_links: bool = False) -> dict[LinkRef, LinkInfo]:
         """Wait (bounded) until the chosen links that should carry are up with carrier and
-        operationally up (the kernel has finished bringing them up: their queues pass frames)."""
+        operationally up (the kernel has finished bringing them up: their queues pass frames).
+
+        Each probe asks for the links one by one (``RTM_GETLINK``), which makes the kernel finish
+        its pending linkwatch work for each first: the first probe normally finds them ready.
+        Returns what the last probe said of the chosen links (of every link with ``all_links``).
+        """
         want = {link.ref for link in self.spec.links if which(link) and self.expects_carrier(link)}
-        if not want:
-            return
+        asked = [link.ref for link in self.spec.links if all_links or link.ref in want]
+        if not asked:
+            return {}
+        by_netns: dict[str, list[LinkRef]] = {}
+        for ref in asked:
+            by_netns.setdefault(ref.netns, []).append(ref)
 
         def probe() -> dict[LinkRef, LinkInfo]:
             infos: dict[LinkRef, LinkInfo] = {}
-            for name in sorted({r.netns for r in want}):
-                by_index = {i.index: i for i in self.rtnl[name].dump_links()}
-                infos.update(
-                    {r: by_index[self.index[r]] for r in want if r.netns == name and self.index[r] in by_index}
-                )
+            for name, refs in by_netns.items():
+                got = self.rtnl[name].get_links([self.index[r] for r in refs])
+                infos.update({r: got[self.index[r]] for r in refs if self.index[r] in got})
             return infos
 
         def not_ready(infos: dict[LinkRef, LinkInfo]) -> list[LinkRef]:
@@ -278,8 +380,11 @@ class _Builder:
                 for r in not_ready(infos)
             )
 
+        infos = probe()
+        if not not_ready(infos):
+            return infos
         try:
-            wait_until(
+            return wait_until(
                 probe,
                 lambda infos: not not_ready(infos),
                 timeout=READY_TIMEOUT,
@@ -288,6 +393,18 @@ class _Builder:
             )
         except AssertionError as exc:
             raise BuildError(self.spec.entry_of(min(want)), 0, str(exc)) from None
+
+    def add_handles(self, infos: dict[LinkRef, LinkInfo]) -> None:
+        for link in self.spec.links:
+            info = infos.get(link.ref)
+            if info is None or info.name != link.name:
+                raise BuildError(link.entry, 0, f"link {link.ref} is missing after creation")
+            self.topo._add_link(Link(self.topo.netns(link.netns), link, info))
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 OPERSTATES = {0: "UNKNOWN", 1: "NOTPRESENT", 2: "DOWN", 3: "LOWERLAYERDOWN", 4: "TESTING", 5: "DORMANT", 6: "UP"}

@@ -1,4 +1,4 @@
-"""A small rtnetlink client: batched requests encoded with pyroute2, on sockets pinned to a namespace.
+"""A small rtnetlink client: batched requests, on sockets pinned to a namespace.
 
 A batch of requests goes to the kernel in as few ``send`` calls as possible (the kernel
 processes every message of a buffer in order, synchronously), then all acks are read. Each
@@ -18,12 +18,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, nlmsg
-
 from . import netns
 from .errors import BuildError, KernelFeatureError
 
 NETLINK_ROUTE = 0
+NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
+NLM_F_DUMP = 0x300
 NETLINK_EXT_ACK = 11
 NETLINK_CAP_ACK = 10
 SOL_NETLINK = 270
@@ -31,9 +32,12 @@ NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_ACK_TLVS = 0x200
 NLMSGERR_ATTR_MSG = 1
+RTM_NEWLINK = 16
 RTM_GETLINK = 18
 _HDR = struct.Struct("=IHHII")
+_IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
 _CHUNK = 48 * 1024
+_GET_CHUNK = 32
 #: Kernel features by the name a spec or a marker uses, and what they are.
 FEATURES = {
     "8021q": "802.1Q VLAN sub-interfaces (CONFIG_VLAN_8021Q, module 8021q)",
@@ -43,11 +47,24 @@ FEATURES = {
 }
 
 
+@dataclass(frozen=True)
+class Message:
+    """One rtnetlink request, encoded: its type, its flags and its body (all that follows the header)."""
+
+    type: int
+    flags: int
+    body: bytes
+
+
 @dataclass
 class Request:
-    """One netlink message and the spec entry (or action) it realises."""
+    """One netlink message and the spec entry (or action) it realises.
 
-    msg: nlmsg
+    ``msg`` is a :class:`Message` (encoded by :mod:`pytest_macvlan.requests`) or a pyroute2
+    ``nlmsg``, encoded when sent.
+    """
+
+    msg: Message | Any
     entry: str
     feature: str | None = None  # the kernel feature this request needs (a link kind), for errors
 
@@ -126,11 +143,7 @@ class RtnlSocket:
         size = 0
         for req in requests:
             self._seq += 1
-            hdr = req.msg["header"]
-            hdr["sequence_number"] = self._seq
-            hdr["flags"] = hdr.get("flags", 0) | NLM_F_REQUEST | NLM_F_ACK
-            req.msg.encode()
-            data = bytes(req.msg.data)
+            data = _encode(req.msg, self._seq)
             if size + len(data) > _CHUNK and buf:
                 self.sock.send(b"".join(buf))
                 buf, size = [], 0
@@ -174,6 +187,40 @@ class RtnlSocket:
                     raise OSError(-err, os.strerror(-err))
                 links.append(_parse_link(payload))
 
+    def get_links(self, indexes: Sequence[int]) -> dict[int, LinkInfo]:
+        """The links with these interface indexes, as the kernel reports them now (missing ones left out).
+
+        Unlike a dump, ``RTM_GETLINK`` for one link first runs the kernel's pending linkwatch work
+        for it (``linkwatch_sync_dev``): a veth end whose carrier just came on is reported with its
+        queue activated and its operstate set, instead of whenever the linkwatch worker gets to it.
+        """
+        self._verify()
+        out: dict[int, LinkInfo] = {}
+        for start in range(0, len(indexes), _GET_CHUNK):  # each answer is ~1.5 KB: stay within the buffer
+            chunk = indexes[start : start + _GET_CHUNK]
+            first = self._seq + 1
+            msgs = []
+            for index in chunk:
+                self._seq += 1
+                body = _IFINFO.pack(0, 0, index, 0, 0)
+                msgs.append(_HDR.pack(_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST, self._seq, 0) + body)
+            self.sock.send(b"".join(msgs))
+            pending = len(chunk)
+            while pending:
+                for seq, mtype, _flags, payload in self._recv():
+                    if not first <= seq <= self._seq:
+                        continue
+                    if mtype == NLMSG_ERROR:
+                        pending -= 1
+                        (err,) = struct.unpack_from("=i", payload)
+                        if err and -err != errno_mod.ENODEV:
+                            raise OSError(-err, os.strerror(-err))
+                    elif mtype == RTM_NEWLINK:
+                        pending -= 1
+                        info = _parse_link(payload)
+                        out[info.index] = info
+        return out
+
     def _recv(self) -> Iterator[tuple[int, int, int, bytes]]:
         data = self.sock.recv(1 << 20)
         off = 0
@@ -183,6 +230,17 @@ class RtnlSocket:
                 break
             yield seq, mtype, flags, data[off + _HDR.size : off + length]
             off += (length + 3) & ~3
+
+
+def _encode(msg: Message | Any, seq: int) -> bytes:
+    if isinstance(msg, Message):
+        flags = msg.flags | NLM_F_REQUEST | NLM_F_ACK
+        return _HDR.pack(_HDR.size + len(msg.body), msg.type, flags, seq, 0) + msg.body
+    hdr = msg["header"]  # a pyroute2 message
+    hdr["sequence_number"] = seq
+    hdr["flags"] = hdr.get("flags", 0) | NLM_F_REQUEST | NLM_F_ACK
+    msg.encode()
+    return bytes(msg.data)
 
 
 def _attrs(data: bytes, off: int = 0) -> Iterator[tuple[int, bytes]]:
@@ -207,34 +265,45 @@ def _u32(value: bytes) -> int:
     return int(struct.unpack_from("=I", value)[0])
 
 
+_NLA = struct.Struct("=HH")
+_U32 = struct.Struct("=I")
+_U8_ATTRS = {16: "operstate", 33: "carrier"}  # IFLA_OPERSTATE, IFLA_CARRIER
+_U32_ATTRS = {4: "mtu", 10: "master", 5: "parent", 30: "promiscuity"}  # IFLA_MTU, _MASTER, _LINK, _PROMISCUITY
+
+
 def _parse_link(payload: bytes) -> LinkInfo:
-    _family, _type, index, flags, _change = struct.unpack_from("=BxHiII", payload)
+    _family, _type, index, flags, _change = _IFINFO.unpack_from(payload)
     info = LinkInfo(index=index, name="", flags=flags)
-    for atype, value in _attrs(payload, 16):
+    # A plain loop over the attributes, decoding only the few the handles use: a link carries
+    # about 50 attributes (statistics, queues, ...), and a 1,000-link topology is parsed often.
+    nla, u32 = _NLA.unpack_from, _U32.unpack_from
+    off, end = 16, len(payload)
+    while off + 4 <= end:
+        length, atype = nla(payload, off)
+        if length < 4:
+            break
+        atype &= 0x3FFF
         if atype == 3:  # IFLA_IFNAME
-            info.name = value.rstrip(b"\0").decode()
+            info.name = payload[off + 4 : off + length].rstrip(b"\0").decode()
         elif atype == 1:  # IFLA_ADDRESS
-            info.mac = ":".join(f"{b:02x}" for b in value)
-        elif atype == 4:  # IFLA_MTU
-            info.mtu = _u32(value)
-        elif atype == 10:  # IFLA_MASTER
-            info.master = _u32(value)
-        elif atype == 5:  # IFLA_LINK
-            info.parent = _u32(value)
-        elif atype == 16:  # IFLA_OPERSTATE
-            info.operstate = value[0]
-        elif atype == 33:  # IFLA_CARRIER
-            info.carrier = value[0]
-        elif atype == 30:  # IFLA_PROMISCUITY
-            info.promiscuity = _u32(value)
+            info.mac = payload[off + 4 : off + length].hex(":")
+        elif atype in _U32_ATTRS:
+            setattr(info, _U32_ATTRS[atype], u32(payload, off + 4)[0])
+        elif atype in _U8_ATTRS:
+            setattr(info, _U8_ATTRS[atype], payload[off + 4])
         elif atype == 18:  # IFLA_LINKINFO
-            for itype, ivalue in _attrs(value):
-                if itype == 1:  # IFLA_INFO_KIND
-                    info.kind = ivalue.rstrip(b"\0").decode()
-                elif itype == 2:  # IFLA_INFO_DATA
-                    for dtype, dvalue in _attrs(ivalue):
-                        if info.kind == "macvlan" and dtype == 1:  # IFLA_MACVLAN_MODE
-                            info.mode = _u32(dvalue)
-                        elif info.kind == "vlan" and dtype == 1:  # IFLA_VLAN_ID
-                            info.vlan_id = struct.unpack_from("=H", dvalue)[0]
+            _parse_linkinfo(info, payload[off + 4 : off + length])
+        off += (length + 3) & ~3
     return info
+
+
+def _parse_linkinfo(info: LinkInfo, value: bytes) -> None:
+    for itype, ivalue in _attrs(value):
+        if itype == 1:  # IFLA_INFO_KIND
+            info.kind = ivalue.rstrip(b"\0").decode()
+        elif itype == 2:  # IFLA_INFO_DATA
+            for dtype, dvalue in _attrs(ivalue):
+                if info.kind == "macvlan" and dtype == 1:  # IFLA_MACVLAN_MODE
+                    info.mode = _u32(dvalue)
+                elif info.kind == "vlan" and dtype == 1:  # IFLA_VLAN_ID
+                    info.vlan_id = struct.unpack_from("=H", dvalue)[0]

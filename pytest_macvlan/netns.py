@@ -116,6 +116,25 @@ def run_in(fd: int, fn: Callable[[], T]) -> T:
     return _get_worker().run(fd, fn)
 
 
+def on_worker(fn: Callable[[], T]) -> T:
+    """Run ``fn()`` on the worker thread, in the worker's own (empty) namespace.
+
+    For starting programs: the worker lives as long as the process, so a child's
+    ``PR_SET_PDEATHSIG`` (which follows the thread that forked it) fires only when the process dies.
+    """
+    worker = _get_worker()
+    if threading.current_thread() is worker._thread:
+        return fn()
+    return worker.run(None, fn)
+
+
+def worker_thread_id() -> int:
+    """The kernel's id of the worker thread (``/proc/self/task/ID``), starting it if needed."""
+    native = _get_worker()._thread.native_id
+    assert native is not None  # the thread has started
+    return native
+
+
 def create(count: int, setup: Callable[[int, int], T]) -> list[tuple[int, T]]:
     """Create ``count`` new namespaces; in the i-th, run ``setup(i, ns_fd)`` while inside it.
 

@@ -20,13 +20,20 @@ def missing_caps(caps: int | None = None) -> list[str]:
 
 
 def describe_missing(missing: list[str]) -> str:
+    from . import rootless
+
+    why_not = rootless.status().describe()
     return (
         f"needs {', '.join(missing)} (creating network namespaces and links, raw sockets): "
-        "run as root, or grant these capabilities"
+        "run as root, or grant these capabilities" + (f"; {why_not}" if why_not else "")
     )
 
 
 def mode() -> str:
     """A short description of the privilege mode for the report header."""
+    from . import rootless
+
     missing = missing_caps()
+    if rootless.status().active:
+        return rootless.status().describe()
     return "root (all capabilities needed)" if not missing else f"unprivileged, missing {', '.join(missing)}"

@@ -6,6 +6,7 @@ Nothing here imports pytest or scapy. A topology is torn down by :meth:`Topology
 
 from __future__ import annotations
 
+import errno
 import socket
 import subprocess
 from collections.abc import Iterable, Iterator
@@ -272,7 +273,10 @@ class Link:
         """A capture of every frame this link sends or receives, ready when returned."""
         self.netns._open()
         topo = self.netns.topology
-        sock = open_packet_socket(self.netns.fd, self.name, rcvbuf)
+        try:
+            sock = open_packet_socket(self.netns.fd, self.name, rcvbuf)
+        except OSError as exc:
+            raise OSError(exc.errno, f"{self.ref}: cannot sniff: {exc.strerror}{_gone(exc)}") from None
         cap = Capture(self.ref, sock)
         topo.captures.append(cap)
         topo.undo.push(f"close capture on {self.ref}", cap.close)
@@ -283,13 +287,16 @@ class Link:
         self.netns._open()
         datas = [frame_bytes(f, self.mac, self.ipv4, self.ref) for f in all_frames(frames)]
         if self._tx is None:
-            self._tx = open_send_socket(self.netns.fd, self.name)
+            try:
+                self._tx = open_send_socket(self.netns.fd, self.name)
+            except OSError as exc:
+                raise OSError(exc.errno, f"{self.ref}: cannot send: {exc.strerror}{_gone(exc)}") from None
             self.netns.topology.undo.push(f"close send socket on {self.ref}", self._close_tx)
         try:
             for data in datas:
                 self._tx.send(data)
         except OSError as exc:
-            raise OSError(exc.errno, f"{self.ref}: send failed: {exc.strerror}") from None
+            raise OSError(exc.errno, f"{self.ref}: send failed: {exc.strerror}{_gone(exc)}") from None
         return len(datas)
 
     def _close_tx(self) -> None:
@@ -299,3 +306,7 @@ class Link:
 
     def __repr__(self) -> str:
         return f"<Link {self.ref} {self.kind}{' ' + self.mode if self.mode else ''} ifindex={self.ifindex} {self.mac}>"
+
+
+def _gone(exc: OSError) -> str:
+    return " (the link no longer exists)" if exc.errno in (errno.ENODEV, errno.ENXIO) else ""
