@@ -276,7 +276,8 @@ class _Parser:
             if not isinstance(name, str):
                 raise self.fail(pentry, "missing 'name' of the peer (a string)")
             pname = name
-            pns = self.typed(ptable, "netns", str, pentry) or ref.netns
+            given = self.typed(ptable, "netns", str, pentry)
+            pns = ref.netns if given is None else given
         if pns not in names:
             raise self.fail(pentry, f"unknown namespace {pns!r} for the veth peer")
         self.ifname(pname, f"{pentry}.name")

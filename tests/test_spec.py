@@ -159,6 +159,12 @@ BAD: list[tuple[str, Any, str, str]] = [
         "netns.a.link.x.peer",
         "unknown namespace 'zz'",
     ),
+    (
+        "veth-peer-empty-ns",
+        _ns(x={"type": "veth", "peer": {"name": "p", "netns": ""}}),
+        "netns.a.link.x.peer",
+        "unknown namespace ''",
+    ),
     ("veth-peer-own", _ns(x={"type": "veth", "peer": "x"}), "netns.a.link.x.peer", "own peer"),
     (
         "veth-peer-clash",
