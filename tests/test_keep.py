@@ -18,24 +18,11 @@ from pytest_macvlan import keep, namedns
 from pytest_macvlan.keep import Kept, KeptLink
 from pytest_macvlan.privileges import missing_caps
 
+from .common import PAIR
 from .keeping import KeptTracker, mounted_names, netns_names, ns_run, tracking
 
 privileged = pytest.mark.skipif(bool(missing_caps()), reason="needs root")
 
-PAIR = {
-    "netns": {
-        "a": {
-            "link": {
-                "v0": {
-                    "type": "veth",
-                    "addr": ["192.168.9.2/24"],
-                    "peer": {"name": "v0", "netns": "b", "addr": ["192.168.9.3/24"]},
-                }
-            }
-        },
-        "b": {},
-    }
-}
 
 TESTS = f"""
 PAIR = {PAIR!r}

@@ -24,40 +24,13 @@ from pytest_macvlan.names import ifname_problem, netns_name_problem
 from pytest_macvlan.parse import parse_spec
 from pytest_macvlan.privileges import missing_caps
 
+from .common import PAIR, net_fds
 from .robust_support import descendants
 from .test_spec import BAD
 
 privileged = pytest.mark.skipif(bool(missing_caps()), reason=f"needs {', '.join(missing_caps())}")
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 VEPA = SCENARIOS / "vepa.toml" if (SCENARIOS / "vepa.toml").exists() else SCENARIOS / "private.toml"
-
-PAIR = {
-    "netns": {
-        "a": {
-            "link": {
-                "v0": {
-                    "type": "veth",
-                    "addr": ["192.168.9.2/24"],
-                    "peer": {"name": "v0", "netns": "b", "addr": ["192.168.9.3/24"]},
-                }
-            }
-        },
-        "b": {},
-    }
-}
-
-
-def net_fds() -> set[str]:
-    """What our descriptors hold of network namespaces (``net:[inode]``)."""
-    found = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("net:["):
-            found.add(target)
-    return found
 
 
 # -- bad input: nothing reaches the kernel --------------------------------------------------

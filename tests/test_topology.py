@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -24,34 +23,9 @@ from pytest_macvlan import (
 from pytest_macvlan.netns import runner_ns_inode
 from pytest_macvlan.privileges import missing_caps
 
+from .common import PAIR, net_fds
+
 pytestmark = [pytest.mark.netlab, pytest.mark.skipif(bool(missing_caps()), reason=f"needs {', '.join(missing_caps())}")]
-
-PAIR = {
-    "netns": {
-        "a": {
-            "link": {
-                "v0": {
-                    "type": "veth",
-                    "addr": ["192.168.9.2/24"],
-                    "peer": {"name": "v0", "netns": "b", "addr": ["192.168.9.3/24"]},
-                }
-            }
-        },
-        "b": {},
-    }
-}
-
-
-def net_fds() -> set[int]:
-    """Our descriptors that hold a network namespace."""
-    found = set()
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{name}").startswith("net:["):
-                found.add(os.stat(f"/proc/self/fd/{name}").st_ino)
-        except OSError:
-            pass
-    return found
 
 
 def test_build_yields_ready_handles() -> None:
