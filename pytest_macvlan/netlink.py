@@ -38,6 +38,7 @@ _HDR = struct.Struct("=IHHII")
 _IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
 _CHUNK = 48 * 1024
 _GET_CHUNK = 32
+_ACK_CHUNK = 128
 #: Kernel features by the name a spec or a marker uses, and what they are.
 FEATURES = {
     "8021q": "802.1Q VLAN sub-interfaces (CONFIG_VLAN_8021Q, module 8021q)",
@@ -134,32 +135,48 @@ class RtnlSocket:
             raise RuntimeError("netlink socket is not in its namespace; refusing to change anything")
 
     def apply(self, requests: Sequence[Request]) -> Failure | None:
-        """Send every request, read every ack; return the first failure, or None."""
+        """Send every request, read every ack; return the first failure, or None.
+
+        Requests go in chunks of at most ``_ACK_CHUNK`` messages (and ``_CHUNK`` bytes), each
+        chunk's acks read before the next is sent: every ack takes about a kilobyte of the
+        socket's receive buffer, and a full buffer loses acks (``ENOBUFS``). After a chunk with
+        a failure, nothing more is sent.
+        """
         if not requests:
             return None
         self._verify()
-        first = self._seq + 1
-        buf: list[bytes] = []
-        size = 0
-        for req in requests:
-            self._seq += 1
-            data = _encode(req.msg, self._seq)
-            if size + len(data) > _CHUNK and buf:
-                self.sock.send(b"".join(buf))
-                buf, size = [], 0
-            buf.append(data)
-            size += len(data)
-        self.sock.send(b"".join(buf))
+        start = 0
+        while start < len(requests):
+            first = self._seq + 1
+            buf: list[bytes] = []
+            size = 0
+            end = start
+            while end < len(requests) and end - start < _ACK_CHUNK:
+                data = _encode(requests[end].msg, first + end - start)
+                if size + len(data) > _CHUNK and buf:
+                    break
+                buf.append(data)
+                size += len(data)
+                end += 1
+            self._seq = first + end - start - 1
+            self.sock.send(b"".join(buf))
+            failure = self._acks(requests, start, first, end - start)
+            if failure is not None:
+                return failure
+            start = end
+        return None
+
+    def _acks(self, requests: Sequence[Request], start: int, first: int, count: int) -> Failure | None:
         failure: Failure | None = None
-        pending = len(requests)
+        pending = count
         while pending:
             for seq, mtype, flags, payload in self._recv():
-                if mtype != NLMSG_ERROR or not first <= seq <= self._seq:
+                if mtype != NLMSG_ERROR or not first <= seq < first + count:
                     continue
                 pending -= 1
                 (err,) = struct.unpack_from("=i", payload)
                 if err and failure is None:
-                    req = requests[seq - first]
+                    req = requests[start + seq - first]
                     failure = Failure(req.entry, -err, _extack(flags, payload), req.feature)
         return failure
 

@@ -18,7 +18,7 @@ from .capture import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_sock
 from .errors import ClosedError
 from .netlink import LinkInfo, RtnlSocket
 from .requests import add_neigh, bridge_port, set_link
-from .send import Sendable, all_frames, frame_bytes
+from .send import Sendable, frames_bytes
 from .spec import MACVLAN_MODE_NAMES, LinkRef, LinkSpec, TopologySpec
 from .undo import UndoFailure, UndoStack
 from .wait import wait_until
@@ -285,16 +285,17 @@ class Link:
     def send(self, frames: Sendable | Iterable[Sendable]) -> int:
         """Send scapy packets or raw frames out of this link; returns how many were sent."""
         self.netns._open()
-        datas = [frame_bytes(f, self.mac, self.ipv4, self.ref) for f in all_frames(frames)]
+        datas = frames_bytes(frames, self.mac, self.ipv4, self.ref)
         if self._tx is None:
             try:
                 self._tx = open_send_socket(self.netns.fd, self.name)
             except OSError as exc:
                 raise OSError(exc.errno, f"{self.ref}: cannot send: {exc.strerror}{_gone(exc)}") from None
             self.netns.topology.undo.push(f"close send socket on {self.ref}", self._close_tx)
+        send = self._tx.send
         try:
             for data in datas:
-                self._tx.send(data)
+                send(data)
         except OSError as exc:
             raise OSError(exc.errno, f"{self.ref}: send failed: {exc.strerror}{_gone(exc)}") from None
         return len(datas)
