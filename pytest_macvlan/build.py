@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import socket
 import subprocess
 import threading
@@ -182,6 +181,10 @@ class _Builder:
             return
 
         def setup(i: int, fd: int) -> socket.socket:
+            # Quiet captures by default: no IGMP reports for link-local groups (a bridge joins
+            # 224.0.0.106 when it comes up and reports it for a second), no IPv6 DAD/MLD/RS.
+            # A spec's own sysctls come later and can turn either back on.
+            nsmod.write_sysctl("net.ipv4.igmp_link_local_mcast_reports", "0")
             if not specs[i].ipv6:
                 nsmod.write_sysctl("net.ipv6.conf.all.disable_ipv6", "1")
                 nsmod.write_sysctl("net.ipv6.conf.default.disable_ipv6", "1")
@@ -455,6 +458,14 @@ def ready(spec: LinkSpec, info: LinkInfo) -> bool:
     return spec.kind != "veth" or info.operstate == IF_OPER_UP
 
 
+def _restore_quote(arg: str) -> str:
+    """Quote one argument for iptables-restore, whose tokenizer knows double quotes and
+    backslash escapes (not the shell's single quotes): the rule gets ``arg`` literally."""
+    if arg and not any(c.isspace() or c in "\"'\\#" for c in arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def iptables_restore_text(rules: Sequence[tuple[str, ...]]) -> str:
     """``iptables ARGS`` lines as ``iptables-restore`` input: ``-P C P`` becomes ``:C P``, ``-t T`` a section."""
     tables: dict[str, list[str]] = {}
@@ -471,6 +482,6 @@ def iptables_restore_text(rules: Sequence[tuple[str, ...]]) -> str:
         elif args[:1] in (["-N"], ["--new-chain"]) and len(args) == 2:
             line = f":{args[1]} - [0:0]"
         else:
-            line = " ".join(shlex.quote(a) for a in args)
+            line = " ".join(_restore_quote(a) for a in args)
         tables.setdefault(table, []).append(line)
     return "".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in tables.items())

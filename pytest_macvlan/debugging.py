@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import keep
 from .config import Config
-from .diagram import live_of, render
 from .plugin import LAB_KEY, REPORTS_KEY
 
 if TYPE_CHECKING:
+    from . import keep
     from .capture import Capture
     from .lab import NetLab
     from .topology import Topology
@@ -80,11 +79,20 @@ class Debugging:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.run = keep.new_run_id()
+        self._run: str | None = None
         self._numbers = itertools.count(1)
         self.kept: dict[str, keep.Kept] = {}
         self.reported: list[str] = []  # kept ids seen in reports (from xdist workers, too)
         self.failed: set[str] = set()
+
+    @property
+    def run(self) -> str:
+        """This run's id, made when first needed (importing ``keep`` costs start-up time)."""
+        if self._run is None:
+            from . import keep
+
+            self._run = keep.new_run_id()
+        return self._run
 
     @property
     def settings(self) -> Config:
@@ -122,6 +130,8 @@ class Debugging:
         if not failed and not (self.settings.keep_pcaps and report.when == "call" and report.passed):
             return
         if failed:
+            from .diagram import live_of, render
+
             for topo in topologies:
                 live = live_of(topo) if not topo.closed else None
                 report.sections.append((f"pytest-macvlan topology {topo.spec.source}", render(topo.spec, live)))
@@ -156,6 +166,8 @@ class Debugging:
         failed = self._failed(node)
         if mode == "failed" and not failed:
             return
+        from . import keep
+
         pcaps = node.stash.get(_PCAPS_KEY, [])
         for topo in topologies:
             kept_id = f"{keep.PREFIX}{self.run}-{next(self._numbers)}"
@@ -186,6 +198,8 @@ class Debugging:
         ids = list(self.kept) + [i for i in self.reported if i not in self.kept]
         if not ids:
             return
+        from . import keep
+
         on_disk, _ = keep.load_all()
         records = {k.id: k for k in on_disk}
         tr = terminalreporter

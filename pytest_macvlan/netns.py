@@ -10,7 +10,6 @@ so no code path depends on which namespace the calling thread happens to be in.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import fcntl
 import os
 import queue
@@ -24,7 +23,9 @@ CLONE_NEWNET = 0x40000000
 SIOCGSKNS = 0x894C  # ioctl: open the network namespace a socket belongs to
 T = TypeVar("T")
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+# The interpreter is linked against libc: its symbols are already loaded (find_library would
+# spawn ldconfig, which costs milliseconds at every start).
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _check(ret: int, what: str) -> None:

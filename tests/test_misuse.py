@@ -168,12 +168,7 @@ def test_firewall_rules_from_a_spec_never_reach_a_shell(tmp_path: Path) -> None:
 
 
 @privileged
-@pytest.mark.xfail(
-    reason="build.iptables_restore_text quotes with shlex.quote; iptables-restore knows only double quotes "
-    "(with backslash escapes): an argument with a space or a quote breaks, a metacharacter gets literal quotes",
-    strict=True,
-)
-@pytest.mark.parametrize("comment", ["two words", "$(x);`y`"])
+@pytest.mark.parametrize("comment", ["two words", "$(x);`y`", 'a "quoted" \\ word', "#not a comment"])
 def test_firewall_rule_arguments_from_a_spec_reach_iptables_literally(comment: str) -> None:
     spec = {"netns": {"a": {"iptables": [["-A", "INPUT", "-m", "comment", "--comment", comment, "-j", "ACCEPT"]]}}}
     with NetLab() as lab:
