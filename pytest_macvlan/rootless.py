@@ -25,9 +25,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import netns, privileges
+from . import privileges
 
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
 _MAX_USERNS = "/proc/sys/user/max_user_namespaces"
 _SYSCTLS = (
     ("user.max_user_namespaces", _MAX_USERNS, "0"),
@@ -106,7 +107,9 @@ def _write_maps(uid: int, gid: int) -> None:
 
 
 def _unshare(flags: int) -> None:
-    if netns._libc.unshare(flags) != 0:
+    from .netns import _libc  # imported when needed: a root run never needs it
+
+    if _libc.unshare(flags) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 
@@ -127,7 +130,7 @@ def _probe() -> str | None:
                 msg = explain(exc.errno or 0).encode()
             else:
                 _write_maps(uid, gid)
-                netns.unshare_net()
+                _unshare(CLONE_NEWNET)
                 socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
         except BaseException as exc:
             msg = f"in a new user namespace: {exc}".encode()
