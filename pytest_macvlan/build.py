@@ -32,6 +32,7 @@ from functools import partial
 from . import netns as nsmod
 from . import proc
 from .errors import BuildError
+from .features import feature_of_kind
 from .netlink import LinkInfo, Request, RtnlSocket
 from .requests import add_address, add_neigh, add_route, bridge_port, create_link, link_up, set_link
 from .spec import LinkRef, LinkSpec, NetnsSpec, TopologySpec
@@ -40,7 +41,6 @@ from .wait import wait_until
 
 READY_TIMEOUT = 5.0
 TOOL_TIMEOUT = 30.0
-_FEATURE_OF_KIND = {"vlan": "8021q", "macvlan": "macvlan", "veth": "veth", "bridge": "bridge"}
 
 
 def build(spec: TopologySpec) -> Topology:
@@ -249,7 +249,7 @@ class _Builder:
         return steps
 
     def create(self, link: LinkSpec, after: tuple[int, ...]) -> _Step:
-        feature = _FEATURE_OF_KIND[link.kind]
+        feature = feature_of_kind(link.kind)
         if link.kind == "veth":
             assert link.peer is not None
             peer = self.spec.link(link.peer)

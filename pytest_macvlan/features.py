@@ -180,6 +180,11 @@ def get(*, refresh: bool = False) -> Features:
     return _session
 
 
+def feature_of_kind(kind: str) -> str:
+    """The feature a link kind needs: ``vlan`` needs ``8021q``; the others are their own name."""
+    return "8021q" if kind == "vlan" else kind
+
+
 def needs_of_kinds(kinds: frozenset[str]) -> frozenset[str]:
-    """Spec link kinds (``TopologySpec.kinds()``) as feature names: ``vlan`` needs ``8021q``."""
-    return frozenset("8021q" if k == "vlan" else k for k in kinds)
+    """Spec link kinds (``TopologySpec.kinds()``) as feature names."""
+    return frozenset(feature_of_kind(k) for k in kinds)

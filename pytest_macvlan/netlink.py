@@ -39,13 +39,6 @@ _IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
 _CHUNK = 48 * 1024
 _GET_CHUNK = 32
 _ACK_CHUNK = 128
-#: Kernel features by the name a spec or a marker uses, and what they are.
-FEATURES = {
-    "8021q": "802.1Q VLAN sub-interfaces (CONFIG_VLAN_8021Q, module 8021q)",
-    "macvlan": "macvlan (CONFIG_MACVLAN)",
-    "veth": "veth pairs (CONFIG_VETH)",
-    "bridge": "bridges (CONFIG_BRIDGE)",
-}
 
 
 @dataclass(frozen=True)
@@ -79,7 +72,9 @@ class Failure:
 
     def error(self) -> BuildError:
         if self.feature is not None and self.errno == errno_mod.EOPNOTSUPP:
-            what = FEATURES.get(self.feature, self.feature)
+            from .features import DESCRIPTIONS
+
+            what = DESCRIPTIONS.get(self.feature, self.feature)
             return KernelFeatureError(
                 self.entry, self.errno, f"this kernel does not support {what}: {self.describe()}", self.feature
             )
