@@ -40,10 +40,6 @@ class KernelFeatureError(BuildError):
         super().__init__(entry, errno, message)
 
 
-class PrivilegeError(MacvlanError, PermissionError):
-    """The process lacks the capabilities needed to build topologies."""
-
-
 class ClosedError(MacvlanError, RuntimeError):
     """A handle was used after its topology was torn down."""
 

@@ -120,9 +120,6 @@ class TopologySpec:
     def entry_of(self, ref: LinkRef) -> str:
         return self._by_ref[ref].entry
 
-    def has_link(self, ref: LinkRef) -> bool:
-        return ref in self._by_ref
-
     def kinds(self) -> frozenset[str]:
         """The link kinds (and ``macvlan:MODE``; a mode-less macvlan is the kernel's vepa) the spec uses."""
         needs: set[str] = set()
