@@ -7,13 +7,14 @@ Nothing here imports pytest or scapy. A topology is torn down by :meth:`Topology
 from __future__ import annotations
 
 import errno
+import json
 import socket
 import subprocess
 from collections.abc import Iterable, Iterator
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, ip_address
 from types import TracebackType
 
-from . import proc
+from . import netns, proc
 from .capture import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_socket
 from .errors import ClosedError
 from .netlink import LinkInfo, RtnlSocket
@@ -163,8 +164,6 @@ class Netns:
     def add_neigh(self, to: str, lladdr: str, dev: str) -> None:
         """``ip neigh replace TO lladdr LLADDR dev DEV nud permanent``."""
         self._open()
-        from ipaddress import ip_address
-
         link = self.link(dev)
         self.rtnl.apply_or_raise(
             [add_neigh(link.ifindex, ip_address(to), lladdr, f"{self.name}: neigh {to} dev {dev}")]
@@ -177,19 +176,18 @@ class Netns:
     def neighbours(self) -> dict[str, str]:
         """IPv4 neighbour table: address -> MAC (``ip neigh``), entries with a MAC only."""
         out = self.run("ip", "-4", "-j", "neigh", "show").stdout
-        import json
-
         return {e["dst"]: e["lladdr"] for e in json.loads(out or "[]") if "lladdr" in e}
 
     def sysctl(self, key: str, value: str | int | None = None) -> str:
-        """Read (or write, then read) a ``net.*`` sysctl of this namespace."""
-        from . import netns as _netns
-
+        """Read (or write, then read) a ``net.*`` sysctl of this namespace, in one job inside it."""
         self._open()
-        if value is not None:
-            v = str(value)
-            _netns.run_in(self.fd, lambda: _netns.write_sysctl(key, v))
-        return _netns.run_in(self.fd, lambda: _netns.read_sysctl(key))
+
+        def job() -> str:
+            if value is not None:
+                netns.write_sysctl(key, str(value))
+            return netns.read_sysctl(key)
+
+        return netns.run_in(self.fd, job)
 
     def __repr__(self) -> str:
         return f"<Netns {self.name} inode={self.inode}>"
