@@ -46,3 +46,7 @@ class ClosedError(MacvlanError, RuntimeError):
 
 class WaitTimeout(MacvlanError, AssertionError):
     """A bounded wait ended without seeing what it waited for; the message shows what was seen."""
+
+
+class RunnerError(MacvlanError):
+    """A kernel lane could not be prepared or run (fetch, unpack, boot); the message says what to do."""
