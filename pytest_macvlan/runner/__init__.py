@@ -1,4 +1,4 @@
-"""Kernel lanes: run pytest on other kernels than the host's, and a claims x kernels matrix.
+"""Layer 6, kernel lanes: running a pytest session on other kernels (user-mode Linux, a VM), and a matrix.
 
 - :mod:`.catalogue`: the kernels by name (``uml-6.1``, ``debian-6.1``, ``host``, ...);
 - :mod:`.cache`: Debian packages fetched with apt into a user cache through a private sources

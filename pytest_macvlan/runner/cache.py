@@ -34,8 +34,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import RunnerError
-from .catalogue import Kernel
+from pytest_macvlan.errors import RunnerError
+from pytest_macvlan.runner.catalogue import Kernel
 
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 APT_ETC = Path("/etc/apt")

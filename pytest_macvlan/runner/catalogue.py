@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import RunnerError
+from pytest_macvlan.errors import RunnerError
 
 Kind = Literal["uml", "vng", "host"]
 

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
-from ..errors import RunnerError
-from .catalogue import Kernel
+from pytest_macvlan.errors import RunnerError
+from pytest_macvlan.runner.catalogue import Kernel
 
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_MEMORY = "768M"
@@ -137,7 +137,7 @@ def run_host(k: Kernel, args: Sequence[str], opts: LaneOptions) -> LaneResult:
     namespaces, as always), with the same reports as a VM lane."""
     out = prepare_out(opts.out)
     log = out / "console.log"
-    from .procs import Guest
+    from pytest_macvlan.runner.procs import Guest
 
     t0 = time.monotonic()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -163,11 +163,11 @@ def run_lane(k: Kernel, args: Sequence[str], opts: LaneOptions) -> LaneResult:
     if k.kind == "host":
         return run_host(k, args, opts)
     if k.kind == "uml":
-        from .uml import run_uml
+        from pytest_macvlan.runner.uml import run_uml
 
         return run_uml(k, args, opts)
     if k.kind == "vng":
-        from .vng import run_vng
+        from pytest_macvlan.runner.vng import run_vng
 
         return run_vng(k, args, opts)
     raise RunnerError(f"no lane for {k.name}")

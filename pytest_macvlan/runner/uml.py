@@ -20,11 +20,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import RunnerError
-from . import cache
-from .catalogue import Kernel
-from .lanes import EXIT_NO_STATUS, MODULES, PASS_ENV, LaneOptions, LaneResult, finish, firewall_of, prepare_out
-from .procs import Guest
+from pytest_macvlan.errors import RunnerError
+from pytest_macvlan.runner import cache
+from pytest_macvlan.runner.catalogue import Kernel
+from pytest_macvlan.runner.lanes import EXIT_NO_STATUS, MODULES, PASS_ENV, LaneOptions, LaneResult, finish, firewall_of, prepare_out
+from pytest_macvlan.runner.procs import Guest
 
 GUEST_SCRIPT = Path(__file__).with_name("guest.py")
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -104,7 +104,7 @@ def guest_config(prepared: cache.Prepared, out: Path, argv: Sequence[str], modul
 
 def run_uml(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Sequence[str] | None = None) -> LaneResult:
     """Boot ``k``, run pytest ``args`` (or ``command``) in it, and return what happened."""
-    from .lanes import pytest_argv
+    from pytest_macvlan.runner.lanes import pytest_argv
 
     prepared = cache.fetch(k, cache.cache_root(opts.cache), say=opts.say)
     out = prepare_out(opts.out)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from pytest_macvlan.errors import BuildError
+from pytest_macvlan.kernel import features, firewall
 from pytest_macvlan.kernel import nsworker as nsmod
 from pytest_macvlan.kernel import processes as proc
 from pytest_macvlan.kernel.features import feature_of_kind
@@ -158,7 +159,8 @@ class _Builder:
         self.namespaces(firewalled)
         for ns in firewalled:
             rules = iptables_restore_text(ns.iptables)
-            self.start_tool(ns, ["iptables-restore", "-w", "--noflush"], f"{ns.entry}.iptables", rules)
+            argv = firewall.restore_argv(features.get().firewall)  # nft or legacy, as this kernel takes
+            self.start_tool(ns, argv, f"{ns.entry}.iptables", rules)
         for tool in self.tools:
             tool.started()
         self.namespaces([ns for ns in self.spec.netns if not ns.iptables])

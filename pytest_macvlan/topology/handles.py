@@ -17,6 +17,7 @@ from types import TracebackType
 from pytest_macvlan.capture.send import Sendable, frames_bytes
 from pytest_macvlan.capture.sniffer import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_socket
 from pytest_macvlan.errors import ClosedError
+from pytest_macvlan.kernel import features, firewall
 from pytest_macvlan.kernel import nsworker as netns
 from pytest_macvlan.kernel import processes as proc
 from pytest_macvlan.kernel.messages import add_neigh, bridge_port, set_link
@@ -171,8 +172,9 @@ class Netns:
         )
 
     def iptables(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``iptables -w ARGS`` inside this namespace (raises with iptables' message on failure)."""
-        return self.run("iptables", "-w", *args)
+        """``iptables -w ARGS`` inside this namespace, with the backend this kernel takes (nft or
+        legacy; raises with iptables' message on failure)."""
+        return self.run(*firewall.iptables_argv(features.get().firewall), *args)
 
     def neighbours(self) -> dict[str, str]:
         """IPv4 neighbour table: address -> MAC (``ip neigh``), entries with a MAC only."""
