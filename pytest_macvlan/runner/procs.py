@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -82,8 +83,15 @@ class Guest:
     (and to ``echo`` if given) by a thread; :meth:`wait` with a deadline, then kill it all."""
 
     def __init__(
-        self, argv: Sequence[str], log: Path, *, echo: IO[str] | None = None, env: dict[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        log: Path,
+        *,
+        echo: IO[str] | None = None,
+        env: dict[str, str] | None = None,
+        quiet: re.Pattern[bytes] | None = None,
     ) -> None:
+        self._quiet = quiet
         self.log = log
         self.proc = subprocess.Popen(
             list(argv),
@@ -109,7 +117,7 @@ class Guest:
             for line in iter(self.proc.stdout.readline, b""):
                 out.write(line)
                 out.flush()
-                if echo is not None:
+                if echo is not None and not (self._quiet and self._quiet.search(line)):
                     echo.write(line.decode(errors="replace"))
                     echo.flush()
 

@@ -27,6 +27,8 @@ from pytest_macvlan.runner.lanes import EXIT_NO_STATUS, MODULES, PASS_ENV, LaneO
 from pytest_macvlan.runner.procs import Guest
 
 GUEST_SCRIPT = Path(__file__).with_name("guest.py")
+#: UML's boot noise, kept in console.log but not echoed.
+NOISE = re.compile(rb"^(SELinux: |mmapper_init|Failed to initialize ubd|reboot: System halted)")
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -129,7 +131,7 @@ def run_uml(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
     boot = boot_argv(prepared, opts.memory, launcher, work)
     opts.say(f"{k.name}: booting {prepared.release} ({opts.memory}, timeout {opts.timeout_s:.0f} s), output in {out}")
     t0 = time.monotonic()
-    guest = Guest(boot, out / "console.log", echo=opts.echo, env={"PATH": GUEST_PATH, "TMPDIR": "/dev/shm", "HOME": str(work)})
+    guest = Guest(boot, out / "console.log", echo=opts.echo, env={"PATH": GUEST_PATH, "TMPDIR": "/dev/shm", "HOME": str(work)}, quiet=NOISE)
     guest.wait(opts.timeout_s)
     duration = round(time.monotonic() - t0, 2)
     problem = ""
