@@ -101,9 +101,9 @@ def mirrors_in(etc: Path = APT_ETC) -> list[str]:
                     consider(uri, para.get("suites", "").split())
         elif path.name.endswith(".list") or path.name == "sources.list":
             for line in text.splitlines():
-                line = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
-                if len(line) >= 3 and line[0] == "deb":
-                    consider(line[1], [line[2]])
+                words = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
+                if len(words) >= 3 and words[0] == "deb":
+                    consider(words[1], [words[2]])
     return found
 
 
@@ -153,12 +153,20 @@ class PrivateApt:
 
     def prepare(self) -> None:
         r = self.root
-        for d in ("etc/sources.list.d", "etc/preferences.d", "etc/trusted.gpg.d", "state/lists/partial",
-                  "cache/archives/partial", "log"):
+        for d in (
+            "etc/sources.list.d",
+            "etc/preferences.d",
+            "etc/trusted.gpg.d",
+            "state/lists/partial",
+            "cache/archives/partial",
+            "log",
+        ):
             (r / d).mkdir(parents=True, exist_ok=True)
         (r / "state/status").touch()
         if not KEYRING.is_file():
-            raise RunnerError(f"{KEYRING} is missing: install Debian's keyring (apt-get install debian-archive-keyring)")
+            raise RunnerError(
+                f"{KEYRING} is missing: install Debian's keyring (apt-get install debian-archive-keyring)"
+            )
         line = f"deb [signed-by={KEYRING}] {self.mirror} {self.suite} main\n"
         src = r / "etc/sources.list"
         if not src.exists() or src.read_text() != line:
@@ -331,8 +339,10 @@ def _prepare_uml(
     m = re.search(r"libc6 \(>= ([0-9.]+)\)", fields.get("depends", ""))
     if m and host_glibc() < _version(m.group(1)):
         cversion = apt.show("libc6").get("version", "")
-        say(f"{k.name}: needs glibc >= {m.group(1)}; this machine has {'.'.join(map(str, host_glibc()))}: "
-            f"unpacking {k.suite}'s libc6 {cversion} beside it")
+        say(
+            f"{k.name}: needs glibc >= {m.group(1)}; this machine has {'.'.join(map(str, host_glibc()))}: "
+            f"unpacking {k.suite}'s libc6 {cversion} beside it"
+        )
         deb = apt.download("libc6", cversion, tmp)
         _unpack(deb, tmp / "libc")
         deb.unlink()
@@ -350,9 +360,7 @@ def _prepare_uml(
             capture_output=True,
         )
         libc = str(final / "libc")
-    return Prepared(
-        k.name, package, version, release, str(final / "root/usr/bin/linux.uml"), str(final / "mod"), libc
-    )
+    return Prepared(k.name, package, version, release, str(final / "root/usr/bin/linux.uml"), str(final / "mod"), libc)
 
 
 def _prepare_vng(k: Kernel, package: str, version: str, tmp: Path, final: Path) -> Prepared:

@@ -92,7 +92,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], epilog
         "--kernels", default=",".join(catalogue.DEFAULT_MATRIX), help="comma-separated (default: %(default)s)"
     )
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="lanes at once (default: the CPUs)")
-    p.add_argument("--out", default="out/kernels", metavar="DIR", help="lanes' output directories (default out/kernels)")
+    p.add_argument("--out", default="out/kernels", metavar="DIR", help="lanes' output (default out/kernels)")
     p.add_argument("--matrix-md", metavar="PATH", help="write the matrix as Markdown")
     p.add_argument("--matrix-json", metavar="PATH", help="write the matrix as JSON")
     p.add_argument(

@@ -87,7 +87,8 @@ def main(config_path: str) -> int:
     if problem:
         say(f"cannot mount the output directory: {problem}")
         power_off()
-    uptime = float(open("/proc/uptime").read().split()[0])
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
 
     modules: list[str] = cfg.get("modules", [])
     loaded: list[str] = []
@@ -97,7 +98,7 @@ def main(config_path: str) -> int:
         done = subprocess.run(argv, capture_output=True, text=True, env={"PATH": cfg["path"]}, check=False)
         if done.returncode != 0:  # which ones? one by one
             for m in modules:
-                one = subprocess.run(argv[:4] + [m], capture_output=True, text=True, env={"PATH": cfg["path"]})
+                one = subprocess.run([*argv[:4], m], capture_output=True, text=True, env={"PATH": cfg["path"]})
                 if one.returncode != 0:
                     failed[m] = one.stderr.strip().splitlines()[-1] if one.stderr.strip() else f"exit {one.returncode}"
         loaded = [m for m in modules if m not in failed]

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -110,8 +109,16 @@ def pytest_argv(out: Path, args: Sequence[str]) -> list[str]:
 def prepare_out(out: Path) -> Path:
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("status", "lane.json", "guest.json", "junit.xml", "claims.md", "claims.json", "console.log",
-                 "kernel.log"):
+    for name in (
+        "status",
+        "lane.json",
+        "guest.json",
+        "junit.xml",
+        "claims.md",
+        "claims.json",
+        "console.log",
+        "kernel.log",
+    ):
         (out / name).unlink(missing_ok=True)
     return out
 
@@ -141,6 +148,8 @@ def run_host(k: Kernel, args: Sequence[str], opts: LaneOptions) -> LaneResult:
 
     t0 = time.monotonic()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    if opts.echo is None:
+        env["PY_COLORS"] = "0"
     proc = Guest(pytest_argv(out, args), log, echo=opts.echo, env=env)
     rc = proc.wait(opts.timeout_s)
     problem = f"killed after the {opts.timeout_s:.0f} s timeout" if proc.timed_out else ""

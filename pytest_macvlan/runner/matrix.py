@@ -38,7 +38,7 @@ SCHEMA = "pytest-macvlan/matrix/1"
 CLAIMS_SCHEMA = "pytest-macvlan/claims/1"
 PER_LANE = ("verdict", "detail", "evidence", "topology")
 VERDICT_WORDS = ("holds, more precisely", "holds", "differs", "FAILS", "skipped", "not run")
-NOT_RUN = {"verdict": "not run", "detail": "", "evidence": [], "topology": None}
+NOT_RUN: dict[str, Any] = {"verdict": "not run", "detail": "", "evidence": [], "topology": None}
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -279,7 +279,10 @@ def text_table(matrix: dict[str, Any], width: int = 160) -> list[str]:
         text = text if len(text) <= claim_w else text[: claim_w - 3] + "..."
         mark = "≠ " if row["varies"] else "  "
         out.append(
-            mark + text.ljust(claim_w) + " " + " ".join(cell_word(row["results"][n]["verdict"]).ljust(col) for n in names)
+            mark
+            + text.ljust(claim_w)
+            + " "
+            + " ".join(cell_word(row["results"][n]["verdict"]).ljust(col) for n in names)
         )
     return out
 

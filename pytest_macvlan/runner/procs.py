@@ -9,6 +9,7 @@ without cleaning up (even by SIGKILL).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -67,14 +68,10 @@ def kill_tree(proc: subprocess.Popen[bytes]) -> list[int]:
     targets = [pid, *descendants(pid)] if proc.poll() is None else descendants(pid)
     targets += [p for p in group_members(pid) if p not in targets]
     for p in targets:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
     return targets
 
 

@@ -23,7 +23,16 @@ from pathlib import Path
 from pytest_macvlan.errors import RunnerError
 from pytest_macvlan.runner import cache
 from pytest_macvlan.runner.catalogue import Kernel
-from pytest_macvlan.runner.lanes import EXIT_NO_STATUS, MODULES, PASS_ENV, LaneOptions, LaneResult, finish, firewall_of, prepare_out
+from pytest_macvlan.runner.lanes import (
+    EXIT_NO_STATUS,
+    MODULES,
+    PASS_ENV,
+    LaneOptions,
+    LaneResult,
+    finish,
+    firewall_of,
+    prepare_out,
+)
 from pytest_macvlan.runner.procs import Guest
 
 GUEST_SCRIPT = Path(__file__).with_name("guest.py")
@@ -75,7 +84,9 @@ def boot_argv(prepared: cache.Prepared, memory: str, launcher: Path, work: Path)
     ]
 
 
-def guest_config(prepared: cache.Prepared, out: Path, argv: Sequence[str], modules: Sequence[str]) -> dict[str, object]:
+def guest_config(
+    prepared: cache.Prepared, out: Path, argv: Sequence[str], modules: Sequence[str], *, color: bool = True
+) -> dict[str, object]:
     venv_bin = str(Path(sys.executable).parent)
     env = {k: v for k, v in os.environ.items() if PASS_ENV.match(k)}
     env.update(
@@ -87,10 +98,17 @@ def guest_config(prepared: cache.Prepared, out: Path, argv: Sequence[str], modul
             "PYTEST_MACVLAN_LANE": prepared.name,
         }
     )
+    if not color:  # the console goes to a file only: no terminal colours in it
+        env["PY_COLORS"] = "0"
     if "VIRTUAL_ENV" in os.environ:
         env["VIRTUAL_ENV"] = os.environ["VIRTUAL_ENV"]
     cwd = os.getcwd()
-    readonly = [cwd, sys.prefix, os.path.realpath(sys.executable), str(Path(prepared.image).parent.parent.parent.parent)]
+    readonly = [
+        cwd,
+        sys.prefix,
+        os.path.realpath(sys.executable),
+        str(Path(prepared.image).parent.parent.parent.parent),
+    ]
     readonly += [p for p in sys.path if p and os.path.isdir(p)]
     return {
         "out": str(out),
@@ -120,7 +138,7 @@ def run_uml(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     config = work / "config.json"
-    config.write_text(json.dumps(guest_config(prepared, out, argv, modules), indent=2))
+    config.write_text(json.dumps(guest_config(prepared, out, argv, modules, color=opts.echo is not None), indent=2))
     launcher = work / "init"
     python = os.path.realpath(sys.executable)
     launcher.write_text(
@@ -131,7 +149,13 @@ def run_uml(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
     boot = boot_argv(prepared, opts.memory, launcher, work)
     opts.say(f"{k.name}: booting {prepared.release} ({opts.memory}, timeout {opts.timeout_s:.0f} s), output in {out}")
     t0 = time.monotonic()
-    guest = Guest(boot, out / "console.log", echo=opts.echo, env={"PATH": GUEST_PATH, "TMPDIR": "/dev/shm", "HOME": str(work)}, quiet=NOISE)
+    guest = Guest(
+        boot,
+        out / "console.log",
+        echo=opts.echo,
+        env={"PATH": GUEST_PATH, "TMPDIR": "/dev/shm", "HOME": str(work)},
+        quiet=NOISE,
+    )
     guest.wait(opts.timeout_s)
     duration = round(time.monotonic() - t0, 2)
     problem = ""

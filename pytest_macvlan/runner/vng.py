@@ -38,6 +38,8 @@ def run_vng(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
         "PYTEST_MACVLAN_VM_MODULES": "8021q br_netfilter macvlan bridge veth ip_tables iptable_filter",
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin",
     }
+    if opts.echo is None:
+        env["PY_COLORS"] = "0"
     argv = ["bash", str(SCRIPT), "--kernel-dir", prepared.image]
     argv += ["--command", "--", *command] if command else ["--", *pytest_argv(out, args)[3:]]
     opts.say(f"{k.name}: booting {prepared.release} under virtme-ng (slow without KVM), output in {out}")

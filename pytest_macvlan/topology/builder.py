@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 
-from pytest_macvlan.errors import BuildError
+from pytest_macvlan.errors import BuildError, KernelFeatureError
 from pytest_macvlan.kernel import features, firewall
 from pytest_macvlan.kernel import nsworker as nsmod
 from pytest_macvlan.kernel import processes as proc
@@ -156,6 +156,11 @@ class _Builder:
         # the rest of the build runs meanwhile. One iptables-restore per namespace (one process,
         # one commit); iptables names interfaces, it does not need them to exist yet.
         firewalled = [ns for ns in self.spec.netns if ns.iptables]
+        if firewalled and features.get().firewall == firewall.NONE:  # refused before anything is made
+            why = features.get().missing.get("iptables", "no iptables backend works")
+            raise KernelFeatureError(
+                f"{firewalled[0].entry}.iptables", 0, f"no iptables backend works here: {why}", "iptables"
+            )
         self.namespaces(firewalled)
         for ns in firewalled:
             rules = iptables_restore_text(ns.iptables)
