@@ -76,8 +76,9 @@ def _deb822_paragraphs(text: str) -> Iterator[dict[str, str]]:
             para[key] = value.strip()
 
 
-def mirrors_in(etc: Path = APT_ETC) -> list[str]:
-    """The URIs the apt sources under ``etc`` use for Debian's main archive (not security)."""
+def mirrors_in(etc: Path | None = None) -> list[str]:
+    """The URIs the apt sources under ``etc`` (/etc/apt) use for Debian's main archive (not security)."""
+    etc = APT_ETC if etc is None else etc
     found: list[str] = []
 
     def consider(uri: str, suites: list[str]) -> None:
