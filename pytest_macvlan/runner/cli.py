@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pytest_macvlan.errors import RunnerError
 from pytest_macvlan.runner import cache, catalogue, matrix
-from pytest_macvlan.runner.lanes import DEFAULT_MEMORY, DEFAULT_TIMEOUT_S, LaneOptions, run_lane
+from pytest_macvlan.runner.lanes import DEFAULT_MEMORY, DEFAULT_TIMEOUT_S, LaneOptions, LaneResult, run_lane
 
 PROG = "pytest-macvlan"
 EXIT_FAILED = 1
@@ -95,6 +95,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], epilog
     p.add_argument("--out", default="out/kernels", metavar="DIR", help="lanes' output (default out/kernels)")
     p.add_argument("--matrix-md", metavar="PATH", help="write the matrix as Markdown")
     p.add_argument("--matrix-json", metavar="PATH", help="write the matrix as JSON")
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="LANE_DIR",
+        help="run nothing: merge lanes' output directories (from other jobs or machines) into the matrix",
+    )
     p.add_argument(
         "--no-skip",
         default="",
@@ -193,15 +199,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit
 
 
+def load_lane(out: Path) -> LaneResult:
+    """A lane's result from its output directory (its lane.json), for ``--merge``."""
+    try:
+        data = json.loads((out / "lane.json").read_text())
+        data["out"] = str(out.resolve())
+        return LaneResult(**data)
+    except (OSError, ValueError, TypeError) as exc:
+        raise RunnerError(f"--merge {out}: not a lane's output directory (no readable lane.json: {exc})") from None
+
+
 def cmd_matrix(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     _split(args)
     try:
-        kernels = catalogue.parse_names(args.kernels)
+        if args.merge:
+            lanes = [load_lane(Path(d)) for d in args.merge]
+            kernels = [catalogue.kernel(lane.name) for lane in lanes]
+        else:
+            kernels = catalogue.parse_names(args.kernels)
         if args.jobs < 1:
             raise RunnerError("--jobs must be at least 1")
         tests = list(args.pytest_args)
-        if not tests:
+        if not tests and not args.merge:
             if not Path(DEFAULT_TESTS).is_dir():
                 raise RunnerError(f"no {DEFAULT_TESTS} here: give the tests to run after --")
             tests = [DEFAULT_TESTS]
@@ -211,7 +231,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         if unknown:
             raise RunnerError(f"--no-skip: no kernel named {', '.join(unknown)}")
         out_root = Path(args.out).resolve()
-        lanes = matrix.run(kernels, tests, out_root, jobs=args.jobs, base=_opts(args, out_root), say=_say)
+        if not args.merge:
+            lanes = matrix.run(kernels, tests, out_root, jobs=args.jobs, base=_opts(args, out_root), say=_say)
         js = Path(args.matrix_json) if args.matrix_json else None
         md = Path(args.matrix_md) if args.matrix_md else None
         target = (js.parent if js else out_root).resolve()
