@@ -224,3 +224,15 @@ def test_cli_refuses_unknown_kernels_before_doing_anything(tmp_path: Path) -> No
     assert done.returncode == 2, done.stderr
     assert "no kernel named 'nope'" in done.stderr
     assert not (tmp_path / "o").exists() and not (tmp_path / "cache").exists()
+
+
+def test_readme_gets_the_matrix_between_its_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{matrix.README_BEGIN}\nold\n{matrix.README_END}\nafter\n")
+    matrix.update_readme(readme, "# The claims on each kernel\n\n| a |\n")
+    text = readme.read_text()
+    assert "old" not in text and "#### The claims on each kernel" in text
+    assert text.startswith("# x\n\nbefore\n") and text.endswith(f"{matrix.README_END}\nafter\n")
+    readme.write_text("no markers\n")
+    with pytest.raises(RunnerError, match="kernel-matrix:begin"):
+        matrix.update_readme(readme, "x")

@@ -39,7 +39,9 @@ DESCRIPTIONS = {
     **{f"macvlan:{m}": f"macvlan mode {m}" for m in ("private", "vepa", "bridge", "passthru", "source")},
 }
 CACHE_DIR = Path("/run/pytest-macvlan")
-HOW_TO_RUN = "run it in a VM with a full distro kernel: ci/vm-run (see README, 'Where the kernel lacks a feature')"
+HOW_TO_RUN = (
+    "run it on a kernel that has it: pytest-macvlan kernel run uml-6.12 -- PYTEST ARGS (`pytest-macvlan kernel list`)"
+)
 
 
 @dataclass(frozen=True)

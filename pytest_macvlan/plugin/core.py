@@ -123,7 +123,8 @@ class PytestLab:
         except KernelFeatureError as exc:
             if self._config.strict_features:
                 raise
-            pytest.skip(f"kernel lacks {exc.feature}: {exc}. Run it where the kernel has it: ci/vm-run")
+            where = "pytest-macvlan kernel run uml-6.12 -- ..."
+            pytest.skip(f"kernel lacks {exc.feature}: {exc}. Run it where the kernel has it: {where}")
         self._node.config.hook.pytest_macvlan_topology_built(node=self._node, topology=topo)
         return topo
 

@@ -95,6 +95,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], epilog
     p.add_argument("--out", default="out/kernels", metavar="DIR", help="lanes' output (default out/kernels)")
     p.add_argument("--matrix-md", metavar="PATH", help="write the matrix as Markdown")
     p.add_argument("--matrix-json", metavar="PATH", help="write the matrix as JSON")
+    p.add_argument("--readme", metavar="PATH", help="also put the Markdown matrix into PATH between its markers")
     p.add_argument(
         "--merge",
         nargs="+",
@@ -244,6 +245,12 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         f" -- {shlex.join(tests)}" if args.pytest_args else ""
     )
     matrix.write(data, md, js, command)
+    if args.readme:
+        try:
+            matrix.update_readme(Path(args.readme), matrix.markdown(data, command))
+        except (OSError, RunnerError) as exc:
+            _say(f"matrix: --readme: {exc}")
+            return EXIT_USAGE
     for line in matrix.text_table(data, max(shutil.get_terminal_size().columns, 120)):
         print(line)
     fails = matrix.failures(data)

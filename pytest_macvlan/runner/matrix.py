@@ -296,6 +296,21 @@ def write(matrix: dict[str, Any], md: Path | None, js: Path | None, command: str
         md.write_text(markdown(matrix, command), encoding="utf-8")
 
 
+README_BEGIN = "<!-- kernel-matrix:begin -->"
+README_END = "<!-- kernel-matrix:end -->"
+
+
+def update_readme(path: Path, matrix_md: str) -> None:
+    """Put the matrix between the README's ``kernel-matrix`` markers (headings demoted)."""
+    text = path.read_text(encoding="utf-8")
+    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1 or text.index(README_BEGIN) > text.index(README_END):
+        raise RunnerError(f"{path}: needs one {README_BEGIN} line and one {README_END} line after it")
+    body = re.sub(r"^# (.*)$", r"#### \1", matrix_md.strip(), flags=re.M)
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    path.write_text(f"{head}{README_BEGIN}\n{body}\n{README_END}{tail}", encoding="utf-8")
+
+
 def lane_records(lanes: Sequence[LaneResult]) -> list[dict[str, Any]]:
     return [asdict(lane) for lane in lanes]
 
