@@ -303,7 +303,8 @@ README_END = "<!-- kernel-matrix:end -->"
 def update_readme(path: Path, matrix_md: str) -> None:
     """Put the matrix between the README's ``kernel-matrix`` markers (headings demoted)."""
     text = path.read_text(encoding="utf-8")
-    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1 or text.index(README_BEGIN) > text.index(README_END):
+    once = text.count(README_BEGIN) == 1 and text.count(README_END) == 1
+    if not once or text.index(README_BEGIN) > text.index(README_END):
         raise RunnerError(f"{path}: needs one {README_BEGIN} line and one {README_END} line after it")
     body = re.sub(r"^# (.*)$", r"#### \1", matrix_md.strip(), flags=re.M)
     head, rest = text.split(README_BEGIN, 1)
