@@ -15,6 +15,8 @@ Sections (README.md, "Performance", says what each measures and the targets):
 - ``scale``: 100..1,000 macvlans on one parent; 25..200 namespaces; build and teardown, with a
   least-squares fit of time against size (the growth per element) and the log-log slope.
 - ``suite``: wall time of ``pytest -p pytest_macvlan scenarios``, serial and with ``-n 2``.
+- ``kernels``: user-mode Linux lanes (``benchmarks/kernels.py``): boot to a running command,
+  the scenarios per UML kernel, the whole matrix of four UML kernels and the host.
 
 Every number is a median over repeated runs with its p10-p90 spread. Nothing is created in the
 namespace this runs in: the plugin builds in namespaces of its own, the ``ip`` scripts run in a
@@ -44,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks import specs  # noqa: E402
+from benchmarks import kernels, specs  # noqa: E402
 from benchmarks.ipbatch import Baseline, plan  # noqa: E402
 from pytest_macvlan.errors import KernelFeatureError, WaitTimeout  # noqa: E402
 from pytest_macvlan.kernel import nsworker as nsmod  # noqa: E402
@@ -588,6 +590,7 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     for name, r in results.get("suite", {}).items():
         rows.append((f"scenarios suite, {name}", f"{r['median']:.1f} s ({r['result']})", "-", "-"))
+    rows += kernels.rows(results.get("kernels", {}))
     return rows
 
 
@@ -608,7 +611,7 @@ def dump_json(results: dict[str, Any]) -> str:
     return re.sub(r"\[\s*([-0-9.eE,\s]*?)\s*\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text) + "\n"
 
 
-SECTIONS = ("build", "latency", "burst", "startup", "scale", "suite")
+SECTIONS = ("build", "latency", "burst", "startup", "scale", "suite", "kernels")
 
 
 def calibration_ms() -> float:
@@ -695,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
                         results[name] = bench_scale(args, settle, base)
                     elif name == "suite":
                         results[name] = bench_suite(args)
+                    elif name == "kernels":  # benchmarks/kernels.py: UML boot, suite per kernel, matrix
+                        results[name] = kernels.bench_kernels(args.reps or (1 if args.quick else 3), not args.quick)
     finally:
         settle.close()
     results["meta"]["loadavg_end"] = os.getloadavg()

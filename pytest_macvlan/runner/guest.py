@@ -114,6 +114,7 @@ def main(config_path: str) -> int:
     env = dict(cfg["env"])
     rc = 127
     t0 = time.monotonic()
+    info["command_at_s"] = round(t0, 3)  # CLOCK_MONOTONIC: the guest kernel's uptime when the command starts
     try:
         rc = subprocess.run(cfg["argv"], cwd=cfg["cwd"], env=env, stdin=subprocess.DEVNULL, check=False).returncode
     except OSError as exc:
