@@ -87,10 +87,14 @@ class LaneResult:
 
 
 def claims_json_supported() -> bool:
-    """Whether this pytest_macvlan writes ``--claims-json`` (the claims results model)."""
+    """Whether this pytest_macvlan's plugin has ``--claims-json`` (the claims results model):
+    its claims module registers the option."""
+    spec = importlib.util.find_spec("pytest_macvlan.plugin.claims")
+    if spec is None or spec.origin is None:
+        return False
     try:
-        return importlib.util.find_spec("pytest_macvlan.report.results") is not None
-    except (ImportError, ValueError):
+        return '"--claims-json"' in Path(spec.origin).read_text(encoding="utf-8")
+    except OSError:
         return False
 
 
