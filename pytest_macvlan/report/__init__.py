@@ -1,0 +1,1 @@
+"""Reports of a run: the claims results, the HTML page, topology pictures."""

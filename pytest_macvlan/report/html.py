@@ -1,0 +1,422 @@
+"""One self-contained HTML page: the claims x kernels matrix and the frames behind each verdict.
+
+Input is the per-run claims JSON (``pytest-macvlan/claims/1``, a matrix of one kernel) or the
+matrix JSON (``pytest-macvlan/matrix/1``). The page needs no server, no network and no script:
+rows are claims grouped "the article" / "beyond the article", columns are kernels, each cell
+is coloured by its verdict and links (``#e-ROW-COL``, shown with CSS ``:target``) to that
+run's evidence: the test's location, the topology picture and pcap files (relative links to
+files next to the JSON; never inlined) and each capture's frames, tcpdump style. A checkbox
+keeps only the rows whose verdict varies across kernels.
+
+Everything from the JSON is escaped; links are made relative to the page and URL-quoted, so a
+path cannot become a ``javascript:`` URL. A Content-Security-Policy allows no script and no
+request beyond the page's own files. Frames beyond what fits in :data:`BUDGET` bytes are left
+to the pcaps (the page says how many it shows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..errors import MacvlanError
+
+SCHEMAS = ("pytest-macvlan/claims/1", "pytest-macvlan/matrix/1")
+BUDGET = 2_000_000 - 50_000  # bytes of HTML; the issue's limit is 2 MB, with room to spare
+FRAME_CAPS = (200, 100, 50, 25, 12, 6, 3, 1, 0)  # frames shown per capture, tried in order
+FRAME_CHARS = 300  # a longer frame summary is cut
+#: verdict -> CSS class, longest first so that "holds, more precisely" wins over "holds".
+VERDICTS: dict[str, str] = {
+    "holds, more precisely": "precise",
+    "not run": "notrun",
+    "skipped": "skipped",
+    "differs": "differs",
+    "FAILS": "fails",
+    "holds": "holds",
+}
+COLOURS: dict[str, str] = {  # the cell colour of each class; the browser test reads these
+    "holds": "#a5d6a7",
+    "precise": "#80cbc4",
+    "differs": "#ffcc80",
+    "fails": "#ef9a9a",
+    "skipped": "#d6d6d6",
+    "notrun": "#ffffff",
+    "unknown": "#ce93d8",
+}
+PARTS = (("article", "the article"), ("beyond", "beyond the article"))
+
+
+class ReportError(MacvlanError, ValueError):
+    """A claims or matrix JSON file is not what the page can show (names the file and entry)."""
+
+
+@dataclass(frozen=True)
+class Capture:
+    label: str
+    n_in: int
+    n_out: int
+    dropped: int
+    frames: tuple[str, ...]
+    pcap: str | None
+
+
+@dataclass(frozen=True)
+class Result:
+    verdict: str
+    detail: str
+    evidence: tuple[Capture, ...] = ()
+    topology: str | None = None
+    svg: str | None = None
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    release: str
+    firewall: str
+    exit: int | None = None
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    nodeid: str
+    location: str
+    scenario: str
+    text: str
+    part: str
+    article: str | None
+    quote: str | None
+    gloss: str | None
+    source: str | None
+    results: Mapping[str, Result]
+    varies: bool
+
+
+@dataclass(frozen=True)
+class Matrix:
+    generated: str
+    kernels: tuple[Kernel, ...]
+    claims: tuple[Claim, ...]
+    base: Path  # the JSON's directory: paths inside are relative to it
+
+
+def verdict_class(verdict: str) -> str:
+    for word, css in VERDICTS.items():
+        if verdict == word or verdict.startswith((word + ":", word + " ")):
+            return css
+    return "unknown"
+
+
+# -- loading (tolerant of missing optional keys) ----------------------------------------------
+
+
+def _str(d: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = d.get(key)
+    return default if value is None else str(value)
+
+
+def _opt(d: Mapping[str, Any], key: str) -> str | None:
+    value = d.get(key)
+    return None if value is None else str(value)
+
+
+def _int(d: Mapping[str, Any], key: str, where: str) -> int:
+    value = d.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int | None):
+        raise ReportError(f"{where}.{key}: not an integer: {value!r}")
+    return value or 0
+
+
+def _map(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ReportError(f"{where}: not an object")
+    return value
+
+
+def _list(value: object, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ReportError(f"{where}: not a list")
+    return value
+
+
+def _result(d: Mapping[str, Any], where: str) -> Result:
+    caps: list[Capture] = []
+    for n, item in enumerate(_list(d.get("evidence"), f"{where}.evidence")):
+        e = _map(item, f"{where}.evidence[{n}]")
+        w = f"{where}.evidence[{n}]"
+        frames = tuple(str(f) for f in _list(e.get("frames"), f"{w}.frames"))
+        counts = (_int(e, "in", w), _int(e, "out", w), _int(e, "dropped", w))
+        caps.append(Capture(_str(e, "capture", "?"), *counts, frames, _opt(e, "pcap")))
+    topo = d.get("topology")
+    topo = _map(topo, f"{where}.topology") if topo is not None else {}
+    return Result(_str(d, "verdict", "not run"), _str(d, "detail"), tuple(caps), _opt(topo, "name"), _opt(topo, "svg"))
+
+
+def parse(data: Mapping[str, Any], base: Path, source: str = "<data>") -> Matrix:
+    """The :class:`Matrix` of a per-run claims JSON (one kernel) or a matrix JSON."""
+    schema = data.get("schema")
+    if schema not in SCHEMAS:
+        raise ReportError(f"{source}: schema is {schema!r}, expected one of {', '.join(SCHEMAS)}")
+    per_run = schema == SCHEMAS[0]
+    raw_kernels = [data.get("kernel") or {}] if per_run else _list(data.get("kernels"), f"{source}: kernels")
+    kernels: list[Kernel] = []
+    for n, item in enumerate(raw_kernels):
+        k = _map(item, f"{source}: kernels[{n}]")
+        exit_code = k.get("exit")
+        duration = k.get("duration_s")
+        kernels.append(
+            Kernel(
+                _str(k, "name", "host"),
+                _str(k, "release", "?"),
+                _str(k, "firewall", "?"),
+                exit_code if isinstance(exit_code, int) else None,
+                float(duration) if isinstance(duration, int | float) else None,
+            )
+        )
+    claims: list[Claim] = []
+    for n, item in enumerate(_list(data.get("claims"), f"{source}: claims")):
+        where = f"{source}: claims[{n}]"
+        c = _map(item, where)
+        if per_run:
+            results = {kernels[0].name: _result(c, where)}
+        else:
+            raw = _map(c.get("results") or {}, f"{where}.results")
+            results = {str(k): _result(_map(v, f"{where}.results.{k}"), f"{where}.results.{k}") for k, v in raw.items()}
+        classes = {verdict_class(results[k.name].verdict) if k.name in results else "notrun" for k in kernels}
+        varies = c.get("varies")
+        part = _str(c, "part", "article" if c.get("article") else "beyond")
+        claims.append(
+            Claim(
+                _str(c, "nodeid"),
+                _str(c, "location"),
+                _str(c, "scenario"),
+                _str(c, "claim"),
+                part if part in dict(PARTS) else "beyond",
+                _opt(c, "article"),
+                _opt(c, "quote"),
+                _opt(c, "gloss"),
+                _opt(c, "source"),
+                results,
+                varies if isinstance(varies, bool) else len(classes) > 1,
+            )
+        )
+    return Matrix(_str(data, "generated"), tuple(kernels), tuple(claims), base)
+
+
+def load(path: str | os.PathLike[str]) -> Matrix:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: cannot read claims JSON: {exc}") from None
+    return parse(_map(data, str(path)), path.resolve().parent, str(path))
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222}
+h1{font-size:1.4em;margin:.2em 0} .meta{color:#555}
+table.m{border-collapse:collapse;margin-top:.6em}
+.m th,.m td{border:1px solid #bbb;padding:3px 6px;vertical-align:top}
+.m thead th{position:sticky;top:0;background:#f4f4f4;z-index:1}
+.m th.k{min-width:7em;text-align:center} .rel{font-weight:normal;font-size:.85em;color:#444}
+tr.group th{background:#e8eaf6;text-align:left;font-size:1.05em}
+td.c{padding:0;text-align:center;min-width:7em}
+td.c a{display:block;padding:6px 4px;color:#111;text-decoration:none}
+td.c a:hover{outline:2px solid #333}
+blockquote{margin:.2em 0 0 1em;color:#333} .gloss{margin:0 0 0 1em;color:#555;font-style:italic}
+.src{color:#555;font-size:.9em} .ln{font-weight:bold}
+#only-varies:checked~table tr.same{display:none}
+.ev{display:none;position:fixed;top:0;right:0;width:48%;height:100%;overflow:auto;box-sizing:border-box;
+ background:#fff;border-left:3px solid #555;padding:1em 1.2em;box-shadow:-4px 0 12px #0003;z-index:2}
+.ev:target{display:block} .ev img{max-width:100%;border:1px solid #ccc}
+.ev pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:12px;white-space:pre}
+.dir-in{color:#1565c0} .dir-out{color:#c62828} .close{float:right}
+.badge{display:inline-block;padding:1px 8px;border-radius:3px}
+"""
+
+
+def _colour_css() -> str:
+    return "".join(f".v-{css}{{background:{colour}}}" for css, colour in COLOURS.items()) + ".v-notrun{color:#777}"
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def _href(path: str | None, base: Path, page_dir: Path) -> str | None:
+    """``path`` (relative to the JSON's directory) relative to the page, URL-quoted."""
+    if not path:
+        return None
+    target = Path(path) if Path(path).is_absolute() else base / path
+    rel = Path(os.path.relpath(target, page_dir)).as_posix()
+    return quote(rel, safe="/")
+
+
+def _frame_line(line: str) -> str:
+    line = line if len(line) <= FRAME_CHARS else line[: FRAME_CHARS - 1] + "\u2026"
+    words = line.split(" ", 2)
+    if len(words) >= 2 and words[1] in ("in", "out"):
+        rest = " " + _e(words[2]) if len(words) == 3 else ""
+        return f'{_e(words[0])} <span class="dir-{words[1]}">{words[1]}</span>{rest}'
+    return _e(line)
+
+
+def _capture(cap: Capture, base: Path, page_dir: Path, cap_frames: int) -> Iterator[str]:
+    yield f'<div class="cap"><h4>{_e(cap.label)}</h4><p>in {cap.n_in} &middot; out {cap.n_out}'
+    if cap.dropped:
+        yield f" &middot; kernel dropped {cap.dropped}"
+    href = _href(cap.pcap, base, page_dir)
+    if href:
+        yield f' &middot; <a class="pcap" href="{_e(href)}">{_e(Path(cap.pcap or "").name)}</a>'
+    yield "</p>"
+    shown = cap.frames[:cap_frames]
+    if shown:
+        yield "<pre>" + "\n".join(_frame_line(f) for f in shown) + "</pre>"
+    if len(cap.frames) > len(shown):
+        yield f'<p class="src">{len(cap.frames) - len(shown)} more frame(s) in the pcap</p>'
+    elif not cap.frames:
+        yield '<p class="src">no frames</p>'
+    yield "</div>"
+
+
+def _evidence(m: Matrix, r: int, c: int, page_dir: Path, cap_frames: int) -> Iterator[str]:
+    claim, kernel = m.claims[r], m.kernels[c]
+    res = claim.results.get(kernel.name) or Result("not run", "no result from this kernel")
+    css = verdict_class(res.verdict)
+    yield f'<section class="ev" id="e-{r}-{c}" aria-label="evidence">'
+    yield '<a class="close" href="#matrix">close &#x2715;</a>'
+    yield f"<h2>{_e(claim.text)}</h2>"
+    yield f'<p><span class="badge v-{css}">{_e(res.verdict)}</span> {_e(res.detail)}</p>'
+    yield f"<p>kernel <b>{_e(kernel.name)}</b> {_e(kernel.release)} (firewall {_e(kernel.firewall)})</p>"
+    yield f'<p>test <code class="loc">{_e(claim.location or claim.nodeid)}</code> <code>{_e(claim.nodeid)}</code></p>'
+    if claim.article:
+        yield f'<p><span class="ln">{_e(claim.article)}</span></p>'
+        yield f'<blockquote lang="zh">{_e(claim.quote or "")}</blockquote>'
+        if claim.gloss:
+            yield f'<p class="gloss">{_e(claim.gloss)}</p>'
+    if res.topology or res.svg:
+        yield f"<h3>topology {_e(res.topology or '')}</h3>"
+        href = _href(res.svg, m.base, page_dir)
+        if href:
+            alt = f"topology {res.topology or ''}"
+            yield f'<a href="{_e(href)}"><img class="topo" src="{_e(href)}" alt="{_e(alt)}" loading="lazy"></a>'
+    yield f"<h3>captures ({len(res.evidence)})</h3>"
+    for cap in res.evidence:
+        yield from _capture(cap, m.base, page_dir, cap_frames)
+    yield "</section>"
+
+
+def _claim_cell(claim: Claim) -> str:
+    out = [f'<b>{_e(claim.text)}</b> <span class="src">{_e(claim.scenario)}</span>']
+    if claim.article:
+        out.append(f'<br><span class="ln">{_e(claim.article)}</span>')
+        if claim.quote:
+            out.append(f'<blockquote lang="zh">{_e(claim.quote)}</blockquote>')
+        if claim.gloss:
+            out.append(f'<p class="gloss">{_e(claim.gloss)}</p>')
+    elif claim.source:
+        out.append(f'<br><span class="src">source: {_e(claim.source)}</span>')
+    return "".join(out)
+
+
+def _tally(m: Matrix, kernel: Kernel) -> str:
+    counts: dict[str, int] = {}
+    for claim in m.claims:
+        res = claim.results.get(kernel.name)
+        word = res.verdict if res is not None else "not run"
+        cls = verdict_class(word)
+        label = next((w for w, css in VERDICTS.items() if css == cls), "other")
+        counts[label] = counts.get(label, 0) + 1
+    return ", ".join(f"{n} {label}" for label, n in counts.items())
+
+
+def _page(m: Matrix, page_dir: Path, cap_frames: int, capped: bool) -> str:
+    n_varies = sum(c.varies for c in m.claims)
+    out = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src 'self' file: data:\">",
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        f"<title>pytest-macvlan: the article's claims on {len(m.kernels)} kernel(s)</title>",
+        f"<style>{CSS}{_colour_css()}</style></head><body>",
+        f"<h1>The article's claims on {len(m.kernels)} kernel(s)</h1>",
+        f'<p class="meta">generated {_e(m.generated)} &middot; {len(m.claims)} claims, '
+        f"{n_varies} vary across kernels. Click a cell for its evidence.</p><ul class=meta>",
+    ]
+    out += [f"<li><b>{_e(k.name)}</b> {_e(k.release)}: {_e(_tally(m, k))}</li>" for k in m.kernels]
+    out.append("</ul>")
+    if capped:
+        out.append(f'<p class="meta">Frames: at most {cap_frames} per capture shown here; all are in the pcaps.</p>')
+    out.append('<input type="checkbox" id="only-varies">')
+    out.append('<label for="only-varies">only rows whose verdict varies across kernels</label>')
+    out.append('<table class="m" id="matrix"><thead><tr><th>claim</th>')
+    for k in m.kernels:
+        extra = [k.firewall]
+        if k.exit is not None:
+            extra.append(f"exit {k.exit}")
+        if k.duration_s is not None:
+            extra.append(f"{k.duration_s:.1f} s")
+        rel = f"{_e(k.release)}<br>{_e(' · '.join(extra))}"
+        out.append(f'<th class="k">{_e(k.name)}<br><span class="rel">{rel}</span></th>')
+    out.append("</tr></thead><tbody>")
+    for part, title in PARTS:
+        rows = [r for r, c in enumerate(m.claims) if c.part == part]
+        if not rows:
+            continue
+        out.append(f'<tr class="group"><th colspan="{len(m.kernels) + 1}">{title} ({len(rows)})</th></tr>')
+        for r in rows:
+            claim = m.claims[r]
+            out.append(f'<tr class="{"varies" if claim.varies else "same"}" id="r-{r}"><td>{_claim_cell(claim)}</td>')
+            for c, k in enumerate(m.kernels):
+                res = claim.results.get(k.name)
+                verdict = res.verdict if res is not None else "not run"
+                css = verdict_class(verdict)
+                word = verdict.split(":", 1)[0]
+                tip = f"{verdict}: {res.detail}" if res is not None and res.detail else verdict
+                out.append(
+                    f'<td class="c v-{css}" data-verdict="{_e(verdict)}" data-class="{css}">'
+                    f'<a href="#e-{r}-{c}" title="{_e(tip)}">{_e(word)}</a></td>'
+                )
+            out.append("</tr>")
+    out.append("</tbody></table>")
+    for r in range(len(m.claims)):
+        for c in range(len(m.kernels)):
+            out.extend(_evidence(m, r, c, page_dir, cap_frames))
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+def render(m: Matrix, page_dir: Path, budget: int = BUDGET) -> str:
+    """The page, to be written in ``page_dir``; frames are cut per capture until it fits ``budget``."""
+    most = max((len(cap.frames) for c in m.claims for r in c.results.values() for cap in r.evidence), default=0)
+    page = ""
+    for cap_frames in FRAME_CAPS:
+        page = _page(m, page_dir, cap_frames, capped=most > cap_frames)
+        if len(page.encode("utf-8")) <= budget:
+            break
+    return page
+
+
+def write_html(json_path: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> Path:
+    """Render a claims or matrix JSON file into the page ``out_path``; returns its path."""
+    m = load(json_path)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(m, out.resolve().parent), encoding="utf-8")
+    return out
+
+
+def write_matrix_html(matrix_json_path: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> Path:
+    """For ``pytest-macvlan matrix --matrix-html PATH``: the page of a matrix JSON file."""
+    return write_html(matrix_json_path, out_path)
