@@ -29,8 +29,9 @@ from ..errors import MacvlanError
 
 SCHEMAS = ("pytest-macvlan/claims/1", "pytest-macvlan/matrix/1")
 BUDGET = 2_000_000 - 50_000  # bytes of HTML; the issue's limit is 2 MB, with room to spare
-FRAME_CAPS = (200, 100, 50, 25, 12, 6, 3, 1, 0)  # frames shown per capture, tried in order
 FRAME_CHARS = 300  # a longer frame summary is cut
+TIP_CHARS = 120  # of a verdict's detail in a cell's tooltip (the evidence shows all of it)
+DIR_TAG = {"in": "i", "out": "b"}  # the direction word's element in a frame line (styled by CSS)
 #: verdict -> CSS class, longest first so that "holds, more precisely" wins over "holds".
 VERDICTS: dict[str, str] = {
     "holds, more precisely": "precise",
@@ -233,15 +234,17 @@ table.m{border-collapse:collapse;margin-top:.6em}
 tr.group th{background:#e8eaf6;text-align:left;font-size:1.05em}
 td.c{padding:0;text-align:center;min-width:7em}
 td.c a{display:block;padding:6px 4px;color:#111;text-decoration:none}
-td.c a:hover{outline:2px solid #333}
+td.c a:hover,td.c a:focus{outline:3px solid #222;outline-offset:-3px}
+td.claim{max-width:36em}
 blockquote{margin:.2em 0 0 1em;color:#333} .gloss{margin:0 0 0 1em;color:#555;font-style:italic}
 .src{color:#555;font-size:.9em} .ln{font-weight:bold}
 #only-varies:checked~table tr.same{display:none}
-.ev{display:none;position:fixed;top:0;right:0;width:48%;height:100%;overflow:auto;box-sizing:border-box;
+body:has(.ev:target){margin-right:calc(46% + 1em)}
+.ev{display:none;position:fixed;top:0;right:0;width:46%;height:100%;overflow:auto;box-sizing:border-box;
  background:#fff;border-left:3px solid #555;padding:1em 1.2em;box-shadow:-4px 0 12px #0003;z-index:2}
 .ev:target{display:block} .ev img{max-width:100%;border:1px solid #ccc}
 .ev pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:12px;white-space:pre}
-.dir-in{color:#1565c0} .dir-out{color:#c62828} .close{float:right}
+.ev pre i{color:#1565c0;font-style:normal} .ev pre b{color:#c62828;font-weight:normal} .close{float:right}
 .badge{display:inline-block;padding:1px 8px;border-radius:3px}
 """
 
@@ -268,7 +271,7 @@ def _frame_line(line: str) -> str:
     words = line.split(" ", 2)
     if len(words) >= 2 and words[1] in ("in", "out"):
         rest = " " + _e(words[2]) if len(words) == 3 else ""
-        return f'{_e(words[0])} <span class="dir-{words[1]}">{words[1]}</span>{rest}'
+        return f"{_e(words[0])} <{DIR_TAG[words[1]]}>{words[1]}</{DIR_TAG[words[1]]}>{rest}"
     return _e(line)
 
 
@@ -301,10 +304,7 @@ def _evidence(m: Matrix, r: int, c: int, page_dir: Path, cap_frames: int) -> Ite
     yield f"<p>kernel <b>{_e(kernel.name)}</b> {_e(kernel.release)} (firewall {_e(kernel.firewall)})</p>"
     yield f'<p>test <code class="loc">{_e(claim.location or claim.nodeid)}</code> <code>{_e(claim.nodeid)}</code></p>'
     if claim.article:
-        yield f'<p><span class="ln">{_e(claim.article)}</span></p>'
-        yield f'<blockquote lang="zh">{_e(claim.quote or "")}</blockquote>'
-        if claim.gloss:
-            yield f'<p class="gloss">{_e(claim.gloss)}</p>'
+        yield f'<p>the article, <a href="#r-{r}">{_e(claim.article)}</a> (quoted in the row)</p>'
     if res.topology or res.svg:
         yield f"<h3>topology {_e(res.topology or '')}</h3>"
         href = _href(res.svg, m.base, page_dir)
@@ -377,13 +377,13 @@ def _page(m: Matrix, page_dir: Path, cap_frames: int, capped: bool) -> str:
         out.append(f'<tr class="group"><th colspan="{len(m.kernels) + 1}">{title} ({len(rows)})</th></tr>')
         for r in rows:
             claim = m.claims[r]
-            out.append(f'<tr class="{"varies" if claim.varies else "same"}" id="r-{r}"><td>{_claim_cell(claim)}</td>')
+            out.append(f'<tr class="{"varies" if claim.varies else "same"}" id="r-{r}"><td class="claim">{_claim_cell(claim)}</td>')
             for c, k in enumerate(m.kernels):
                 res = claim.results.get(k.name)
                 verdict = res.verdict if res is not None else "not run"
                 css = verdict_class(verdict)
                 word = verdict.split(":", 1)[0]
-                tip = f"{verdict}: {res.detail}" if res is not None and res.detail else verdict
+                tip = f"{verdict}: {res.detail[:TIP_CHARS]}" if res is not None and res.detail else verdict
                 out.append(
                     f'<td class="c v-{css}" data-verdict="{_e(verdict)}" data-class="{css}">'
                     f'<a href="#e-{r}-{c}" title="{_e(tip)}">{_e(word)}</a></td>'
@@ -397,12 +397,35 @@ def _page(m: Matrix, page_dir: Path, cap_frames: int, capped: bool) -> str:
     return "\n".join(out)
 
 
+def _frames_cost(m: Matrix, cap_frames: int) -> int:
+    """Bytes the frames add to the page when at most ``cap_frames`` per capture are shown."""
+    return sum(
+        len(_frame_line(f).encode("utf-8")) + 1
+        for c in m.claims
+        for res in c.results.values()
+        for cap in res.evidence
+        for f in cap.frames[:cap_frames]
+    )
+
+
 def render(m: Matrix, page_dir: Path, budget: int = BUDGET) -> str:
-    """The page, to be written in ``page_dir``; frames are cut per capture until it fits ``budget``."""
+    """The page, to be written in ``page_dir``.
+
+    Every frame is shown when the page fits ``budget`` bytes; otherwise each capture shows its
+    first N frames, N as large as fits (the rest are in its pcap; the page says so).
+    """
     most = max((len(cap.frames) for c in m.claims for r in c.results.values() for cap in r.evidence), default=0)
-    page = ""
-    for cap_frames in FRAME_CAPS:
-        page = _page(m, page_dir, cap_frames, capped=most > cap_frames)
+    page = _page(m, page_dir, most, capped=False)
+    size = len(page.encode("utf-8"))
+    if size <= budget or most == 0:
+        return page
+    room = budget - (size - _frames_cost(m, most)) - 200  # what the frames may take; 200: the note
+    low, high = 0, most - 1  # the largest cap whose frames fit the room
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if _frames_cost(m, mid) <= room else (low, mid - 1)
+    for cap_frames in range(low, -1, -1):
+        page = _page(m, page_dir, cap_frames, capped=True)
         if len(page.encode("utf-8")) <= budget:
             break
     return page
