@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan.claims import Row, column_widths, markdown, text_table
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel.privileges import missing_caps
+from pytest_macvlan.plugin.claims import Row, column_widths, markdown, text_table
 
 privileged = pytest.mark.skipif(bool(missing_caps()), reason="needs root")
 

@@ -1,1 +1,1 @@
-"""Reports of a run: the claims results, the HTML page, topology pictures."""
+"""Layer 5, reports: claim results as data, Markdown, HTML and topology pictures. No pytest."""

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .lab import NetLab
-    from .topology import Topology
+    from pytest_macvlan.topology.handles import Topology
+    from pytest_macvlan.topology.lab import NetLab
 
 #: ``user_properties`` names; only strings travel, so xdist can ship them to the controller.
 PROP_CLAIM = "macvlan_claim"
