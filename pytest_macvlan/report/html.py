@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..errors import MacvlanError
+from pytest_macvlan.errors import MacvlanError
 
 SCHEMAS = ("pytest-macvlan/claims/1", "pytest-macvlan/matrix/1")
 BUDGET = 2_000_000 - 50_000  # bytes of HTML; the limit is 2 MB, with room to spare
@@ -377,7 +377,8 @@ def _page(m: Matrix, page_dir: Path, cap_frames: int, capped: bool) -> str:
         out.append(f'<tr class="group"><th colspan="{len(m.kernels) + 1}">{title} ({len(rows)})</th></tr>')
         for r in rows:
             claim = m.claims[r]
-            out.append(f'<tr class="{"varies" if claim.varies else "same"}" id="r-{r}"><td class="claim">{_claim_cell(claim)}</td>')
+            row_class = "varies" if claim.varies else "same"
+            out.append(f'<tr class="{row_class}" id="r-{r}"><td class="claim">{_claim_cell(claim)}</td>')
             for c, k in enumerate(m.kernels):
                 res = claim.results.get(k.name)
                 verdict = res.verdict if res is not None else "not run"

@@ -1,7 +1,7 @@
 """A topology as an SVG picture, laid out by Graphviz (``dot``, Debian package ``graphviz``).
 
-The same model as the text diagram (:mod:`pytest_macvlan.diagram`): a :class:`TopologySpec`
-plus optional :class:`~pytest_macvlan.diagram.Live` facts of a built topology. Namespaces are
+The same model as the text diagram (:mod:`pytest_macvlan.topology.diagram`): a :class:`TopologySpec`
+plus optional :class:`~pytest_macvlan.topology.diagram.Live` facts of a built topology. Namespaces are
 boxes (Graphviz clusters) holding their links (name, kind and mode or VLAN id, addresses, MAC);
 edges join veth peers (thick, no arrow), a macvlan or VLAN to its parent (dashed arrow) and a
 bridge port to its bridge (dotted; red and labelled where hairpin is on). A namespace's routes,
@@ -25,9 +25,9 @@ import subprocess
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
-from ..diagram import Live, LiveLink, _kind, _netns_lines
-from ..errors import MacvlanError, SpecError
-from ..spec import LinkSpec, TopologySpec
+from pytest_macvlan.errors import MacvlanError, SpecError
+from pytest_macvlan.spec.model import LinkSpec, TopologySpec
+from pytest_macvlan.topology.diagram import Live, LiveLink, kind_text, netns_lines
 
 DOT_TIMEOUT_S = 60.0
 _EMULATED = re.compile(r"^[ \t]*#[ \t]*emulated[ \t]*:(?P<names>.*?)(?:--.*)?$", re.MULTILINE)
@@ -77,7 +77,7 @@ def _label(lines: Iterable[str], *, left: bool = False) -> str:
 
 
 def _link_lines(link: LinkSpec, live: LiveLink | None, emulated: bool) -> list[str]:
-    lines = [link.name, _kind(link, live)]
+    lines = [link.name, kind_text(link, live)]
     lines += [str(a) for a in link.addrs]
     mac = live.mac if live is not None else link.address
     if mac:
@@ -133,7 +133,7 @@ def dot_source(spec: TopologySpec, live: Live | None = None, emulated: Collectio
             if marked:
                 attrs.append('style="rounded,dashed,filled"')
             out.append(f"  {ids[link.ref]} [{', '.join(attrs)}];")
-        notes = _netns_lines(ns)
+        notes = netns_lines(ns)
         if notes:
             label = _label(notes, left=True)
             out.append(f'  note{c} [shape=note, fontsize=8, style=filled, fillcolor="#fafafa", label={label}];')

@@ -66,7 +66,11 @@ def browser_page(tmp_path: Path) -> Iterator[Any]:
         pw = pytest.importorskip("playwright.sync_api")
     with pw.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=ARGS, viewport={"width": 1500, "height": 950}
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=ARGS,
+            viewport={"width": 1500, "height": 950},
         )
         try:
             yield context
