@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from html import escape
@@ -31,6 +32,7 @@ SCHEMAS = ("pytest-macvlan/claims/1", "pytest-macvlan/matrix/1")
 BUDGET = 2_000_000 - 50_000  # bytes of HTML; the issue's limit is 2 MB, with room to spare
 FRAME_CHARS = 300  # a longer frame summary is cut
 TIP_CHARS = 120  # of a verdict's detail in a cell's tooltip (the evidence shows all of it)
+_DIRECTION = re.compile(r"^(\S+(?: (?!in |out )\S+)?) +(in|out)((?: .*)?)$")
 DIR_TAG = {"in": "i", "out": "b"}  # the direction word's element in a frame line (styled by CSS)
 #: verdict -> CSS class, longest first so that "holds, more precisely" wins over "holds".
 VERDICTS: dict[str, str] = {
@@ -267,12 +269,13 @@ def _href(path: str | None, base: Path, page_dir: Path) -> str | None:
 
 
 def _frame_line(line: str) -> str:
+    """One frame, escaped, its direction word (``in``/``out``, after the time and maybe a label) marked."""
     line = line if len(line) <= FRAME_CHARS else line[: FRAME_CHARS - 1] + "\u2026"
-    words = line.split(" ", 2)
-    if len(words) >= 2 and words[1] in ("in", "out"):
-        rest = " " + _e(words[2]) if len(words) == 3 else ""
-        return f"{_e(words[0])} <{DIR_TAG[words[1]]}>{words[1]}</{DIR_TAG[words[1]]}>{rest}"
-    return _e(line)
+    match = _DIRECTION.match(line)
+    if match is None:
+        return _e(line)
+    head, word, rest = match.groups()
+    return f"{_e(head)} <{DIR_TAG[word]}>{word}</{DIR_TAG[word]}>{_e(rest)}"
 
 
 def _capture(cap: Capture, base: Path, page_dir: Path, cap_frames: int) -> Iterator[str]:

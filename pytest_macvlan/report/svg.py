@@ -81,7 +81,7 @@ def _link_lines(link: LinkSpec, live: LiveLink | None, emulated: bool) -> list[s
     lines += [str(a) for a in link.addrs]
     mac = live.mac if live is not None else link.address
     if mac:
-        lines.append(mac + (f"  #{live.ifindex}" if live is not None else ""))
+        lines.append(mac + (f" #{live.ifindex}" if live is not None else ""))
     extras = []
     if link.mtu is not None:
         extras.append(f"mtu {link.mtu}")
