@@ -18,7 +18,7 @@ pytest_plugins = [
 ]
 
 _EXPORTS = {
-    "build": "topology.builder",
+    "build": "topology.lab",
     "Capture": "capture.sniffer",
     "Frame": "capture.frames",
     "NetLab": "topology.lab",
@@ -123,6 +123,5 @@ if TYPE_CHECKING:
     from .kernel.processes import PingResult
     from .spec.model import TopologySpec
     from .spec.parse import load_spec, parse_spec
-    from .topology.builder import build
     from .topology.handles import Link, Netns, Topology
-    from .topology.lab import NetLab
+    from .topology.lab import NetLab, build
