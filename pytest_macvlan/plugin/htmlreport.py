@@ -3,7 +3,7 @@
 - ``--claims-html PATH`` renders the run's claims JSON (``--claims-json``; when that option is
   not given, the JSON is written next to the page as ``PATH`` with the suffix ``.json``) into one
   self-contained page (:mod:`pytest_macvlan.report.html`) at the end of the run.
-- When pytest-html is loaded (``--html``), a failing test's row gets, as extras, the SVG
+- When pytest-html writes a report (``--html``), a failing test's row gets, as extras, the SVG
   picture of each of its topologies (:mod:`pytest_macvlan.report.svg`; needs Graphviz) and,
   per capture, the frames (tcpdump style) and a link to its pcap file (written by
   :mod:`pytest_macvlan.plugin.failures`).
@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
             setattr(config.option, _JSON_OPTION, str(Path(page).with_suffix(".json")))
         config.stash[_STARTED_KEY] = time.time()
         config.pluginmanager.register(ClaimsPage(config, Path(page)), "pytest-macvlan-claims-html")
-    if config.pluginmanager.hasplugin("html"):
+    if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
         config.pluginmanager.register(HtmlExtras(config), "pytest-macvlan-html-extras")
 
 
@@ -122,6 +122,7 @@ class HtmlExtras:
         return report
 
     def extras(self, item: pytest.Item) -> list[dict[str, Any]]:
+        from pytest_macvlan.errors import SpecError
         from pytest_macvlan.report.svg import SvgError, render
         from pytest_macvlan.topology.diagram import live_of
 
@@ -136,8 +137,8 @@ class HtmlExtras:
             name = Path(topo.spec.source).name
             try:
                 svg = render(topo.spec, live_of(topo) if not topo.closed else None)
-            except SvgError as exc:
-                out.append(_extra(str(exc), "text", f"topology {name}"))
+            except (SvgError, SpecError) as exc:
+                out.append(_extra(f"no picture: {exc}", "text", f"topology {name}", "text/plain", "txt"))
             else:
                 data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
                 out.append(_extra(data, "image", f"topology {name}", "image/svg+xml", "svg"))

@@ -8,12 +8,14 @@ bridge port to its bridge (dotted; red and labelled where hairpin is on). A name
 neighbours and sysctls are a note inside its box.
 
 Emulated parts (the article's LAN and switch, a stand-in public host) are drawn dashed and grey.
-A spec marks them with a comment line, which the spec parser ignores::
+A spec marks them with a comment line, which the spec parser ignores (TOML comments carry no
+data, so the spec format does not change)::
 
-    # emulated: lan, S20 -- the article's LAN: a bridge in a namespace stands in for the switch
+    # emulated-parts: lan, S20 -- the article's LAN: a bridge in a namespace stands in for the switch
 
 (namespace names or ``netns/link`` references, comma-separated, optionally followed by ``--``
-and a reason). The DOT text reaches ``dot`` on its standard input, every label escaped; no
+and a reason; a name the spec does not have is a :class:`SpecError`). Prose comments such as
+``# Emulated: ...`` are not read. The DOT text reaches ``dot`` on its standard input, every label escaped; no
 shell is involved.
 """
 
@@ -30,7 +32,7 @@ from pytest_macvlan.spec.model import LinkSpec, TopologySpec
 from pytest_macvlan.topology.diagram import Live, LiveLink, kind_text, netns_lines
 
 DOT_TIMEOUT_S = 60.0
-_EMULATED = re.compile(r"^[ \t]*#[ \t]*emulated[ \t]*:(?P<names>.*?)(?:--.*)?$", re.MULTILINE)
+_EMULATED = re.compile(r"^[ \t]*#[ \t]*emulated-parts[ \t]*:(?P<names>.*?)(?:--.*)?$", re.MULTILINE)
 HAIRPIN_COLOUR = "#c62828"
 EMULATED_FILL = "#eeeeee"
 
@@ -40,7 +42,7 @@ class SvgError(MacvlanError, RuntimeError):
 
 
 def emulated_in(text: str, spec: TopologySpec) -> frozenset[str]:
-    """The names that ``# emulated: ...`` comment lines in ``text`` mark, checked against ``spec``."""
+    """The names that ``# emulated-parts: ...`` comment lines in ``text`` mark, checked against ``spec``."""
     known = {ns.name for ns in spec.netns} | {str(link.ref) for link in spec.links}
     names: set[str] = set()
     for match in _EMULATED.finditer(text):
@@ -48,7 +50,7 @@ def emulated_in(text: str, spec: TopologySpec) -> frozenset[str]:
             if not name:
                 continue
             if name not in known:
-                raise SpecError(spec.source, "# emulated", f"no namespace or link named {name!r} in this spec")
+                raise SpecError(spec.source, "# emulated-parts", f"no namespace or link named {name!r} in this spec")
             names.add(name)
     return frozenset(names)
 
@@ -175,7 +177,7 @@ def render_dot(source: str, *, dot: str | None = None, timeout: float = DOT_TIME
 
 
 def render(spec: TopologySpec, live: Live | None = None, emulated: Collection[str] | None = None) -> str:
-    """The SVG picture of ``spec`` (``emulated`` defaults to the spec file's ``# emulated:`` lines)."""
+    """The SVG picture of ``spec`` (``emulated`` defaults to the spec file's ``# emulated-parts:`` lines)."""
     marks = emulated_of(spec) if emulated is None else emulated
     return render_dot(dot_source(spec, live, marks))
 

@@ -58,7 +58,8 @@ def test_quote_keeps_any_text_literal() -> None:
 
 
 SMALL = """
-# emulated: lan, S20/eth0 -- the article's LAN
+# Emulated: prose like this line is not read: lan, nothing, S20
+# emulated-parts: lan, S20/eth0 -- the article's LAN
 [netns.lan.link.br]
 type = "bridge"
 [netns.S20.link.eth0]
@@ -81,8 +82,8 @@ def test_emulated_parts_from_a_comment(tmp_path: Path) -> None:
 
 def test_an_unknown_emulated_name_is_a_spec_error() -> None:
     spec = parse_spec({"netns": {"a": {}}}, "x.toml")
-    with pytest.raises(SpecError, match=r"x\.toml: # emulated: no namespace or link named 'b'"):
-        emulated_in("# emulated: a, b\n", spec)
+    with pytest.raises(SpecError, match=r"x\.toml: # emulated-parts: no namespace or link named 'b'"):
+        emulated_in("# emulated-parts: a, b\n", spec)
 
 
 @needs_dot
@@ -128,7 +129,7 @@ def test_show_writes_the_svg(tmp_path: Path) -> None:
 
 def test_show_svg_with_a_bad_emulated_comment_is_exit_2(tmp_path: Path) -> None:
     spec = tmp_path / "s.toml"
-    spec.write_text("# emulated: nowhere\n[netns.a]\n", encoding="utf-8")
+    spec.write_text("# emulated-parts: nowhere\n[netns.a]\n", encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "pytest_macvlan", "show", str(spec), "--svg", str(tmp_path / "s.svg")],
         capture_output=True,
@@ -138,3 +139,12 @@ def test_show_svg_with_a_bad_emulated_comment_is_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "no namespace or link named 'nowhere'" in done.stderr
     assert not (tmp_path / "s.svg").exists()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.toml")), ids=lambda p: p.name)
+def test_every_scenario_has_a_picture(path: Path) -> None:
+    spec = load_spec(path)
+    dot = dot_source(spec, emulated=emulated_of(spec))
+    assert dot.count("subgraph cluster_") == len(spec.netns)
+    if shutil.which("dot"):
+        assert "<svg" in render_dot(dot)
