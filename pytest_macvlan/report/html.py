@@ -31,6 +31,7 @@ from pytest_macvlan.errors import MacvlanError
 SCHEMAS = ("pytest-macvlan/claims/1", "pytest-macvlan/matrix/1")
 BUDGET = 2_000_000 - 50_000  # bytes of HTML; the issue's limit is 2 MB, with room to spare
 FRAME_CHARS = 300  # a longer frame summary is cut
+FRAMES_MAX = 500  # frames shown per capture, at most (a pcap has them all)
 TIP_CHARS = 120  # of a verdict's detail in a cell's tooltip (the evidence shows all of it)
 _DIRECTION = re.compile(r"^(\S+(?: (?!in |out )\S+)?) +(in|out)((?: .*)?)$")
 DIR_TAG = {"in": "i", "out": "b"}  # the direction word's element in a frame line (styled by CSS)
@@ -245,7 +246,7 @@ body:has(.ev:target){margin-right:calc(46% + 1em)}
 .ev{display:none;position:fixed;top:0;right:0;width:46%;height:100%;overflow:auto;box-sizing:border-box;
  background:#fff;border-left:3px solid #555;padding:1em 1.2em;box-shadow:-4px 0 12px #0003;z-index:2}
 .ev:target{display:block} .ev img{max-width:100%;border:1px solid #ccc}
-.ev pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:12px;white-space:pre}
+.ev pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere}
 .ev pre i{color:#1565c0;font-style:normal} .ev pre b{color:#c62828;font-weight:normal} .close{float:right}
 .badge{display:inline-block;padding:1px 8px;border-radius:3px}
 """
@@ -308,15 +309,15 @@ def _evidence(m: Matrix, r: int, c: int, page_dir: Path, cap_frames: int) -> Ite
     yield f'<p>test <code class="loc">{_e(claim.location or claim.nodeid)}</code> <code>{_e(claim.nodeid)}</code></p>'
     if claim.article:
         yield f'<p>the article, <a href="#r-{r}">{_e(claim.article)}</a> (quoted in the row)</p>'
+    yield f"<h3>captures ({len(res.evidence)})</h3>"
+    for cap in res.evidence:
+        yield from _capture(cap, m.base, page_dir, cap_frames)
     if res.topology or res.svg:
         yield f"<h3>topology {_e(res.topology or '')}</h3>"
         href = _href(res.svg, m.base, page_dir)
         if href:
             alt = f"topology {res.topology or ''}"
             yield f'<a href="{_e(href)}"><img class="topo" src="{_e(href)}" alt="{_e(alt)}" loading="lazy"></a>'
-    yield f"<h3>captures ({len(res.evidence)})</h3>"
-    for cap in res.evidence:
-        yield from _capture(cap, m.base, page_dir, cap_frames)
     yield "</section>"
 
 
@@ -401,35 +402,42 @@ def _page(m: Matrix, page_dir: Path, cap_frames: int, capped: bool) -> str:
     return "\n".join(out)
 
 
-def _frames_cost(m: Matrix, cap_frames: int) -> int:
-    """Bytes the frames add to the page when at most ``cap_frames`` per capture are shown."""
-    return sum(
-        len(_frame_line(f).encode("utf-8")) + 1
-        for c in m.claims
-        for res in c.results.values()
-        for cap in res.evidence
-        for f in cap.frames[:cap_frames]
-    )
+def _frames_costs(m: Matrix, most: int) -> list[list[int]]:
+    """Per capture, the bytes its first 1, 2, ... ``most`` frames add to the page (running sums)."""
+    out: list[list[int]] = []
+    for claim in m.claims:
+        for res in claim.results.values():
+            for cap in res.evidence:
+                total, sums = 0, []
+                for frame in cap.frames[:most]:
+                    total += len(_frame_line(frame).encode("utf-8")) + 1
+                    sums.append(total)
+                out.append(sums)
+    return out
 
 
 def render(m: Matrix, page_dir: Path, budget: int = BUDGET) -> str:
     """The page, to be written in ``page_dir``.
 
-    Every frame is shown when the page fits ``budget`` bytes; otherwise each capture shows its
-    first N frames, N as large as fits (the rest are in its pcap; the page says so).
+    Every frame (up to :data:`FRAMES_MAX` per capture) is shown when the page fits ``budget``
+    bytes; otherwise each capture shows its first N frames, N as large as fits (the rest are in
+    its pcap; the page says so).
     """
-    most = max((len(cap.frames) for c in m.claims for r in c.results.values() for cap in r.evidence), default=0)
-    page = _page(m, page_dir, most, capped=False)
-    size = len(page.encode("utf-8"))
-    if size <= budget or most == 0:
-        return page
-    room = budget - (size - _frames_cost(m, most)) - 200  # what the frames may take; 200: the note
-    low, high = 0, most - 1  # the largest cap whose frames fit the room
+    longest = max((len(cap.frames) for c in m.claims for r in c.results.values() for cap in r.evidence), default=0)
+    most = min(longest, FRAMES_MAX)
+    costs = _frames_costs(m, most)
+
+    def cost(cap_frames: int) -> int:
+        return sum(sums[min(cap_frames, len(sums)) - 1] for sums in costs if sums and cap_frames)
+
+    base = len(_page(m, page_dir, 0, capped=True).encode("utf-8"))  # the page without frames
+    low, high = 0, most  # the largest cap whose frames fit
     while low < high:
         mid = (low + high + 1) // 2
-        low, high = (mid, high) if _frames_cost(m, mid) <= room else (low, mid - 1)
+        low, high = (mid, high) if base + cost(mid) <= budget else (low, mid - 1)
+    page = ""
     for cap_frames in range(low, -1, -1):
-        page = _page(m, page_dir, cap_frames, capped=True)
+        page = _page(m, page_dir, cap_frames, capped=longest > cap_frames)
         if len(page.encode("utf-8")) <= budget:
             break
     return page

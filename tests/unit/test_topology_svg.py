@@ -148,3 +148,18 @@ def test_every_scenario_has_a_picture(path: Path) -> None:
     assert dot.count("subgraph cluster_") == len(spec.netns)
     if shutil.which("dot"):
         assert "<svg" in render_dot(dot)
+
+
+@needs_dot
+def test_the_readme_picture_is_the_vepa_scenario_as_it_is() -> None:
+    """docs/img/vepa.svg shows scenarios/vepa.toml as it is now (regenerate it with
+    ``pytest-macvlan show scenarios/vepa.toml --svg docs/img/vepa.svg``)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "](docs/img/vepa.svg)" in readme and "](docs/img/claims-page.png)" in readme
+    assert (ROOT / "docs" / "img" / "claims-page.png").stat().st_size > 10_000
+
+    def texts(svg: str) -> list[str]:
+        return sorted(t.text or "" for t in ET.fromstring(svg).iter(f"{SVG_NS}text"))
+
+    committed = (ROOT / "docs" / "img" / "vepa.svg").read_text(encoding="utf-8")
+    assert texts(committed) == texts(render(load_spec(VEPA)))
