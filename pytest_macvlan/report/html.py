@@ -175,17 +175,10 @@ def parse(data: Mapping[str, Any], base: Path, source: str = "<data>") -> Matrix
     kernels: list[Kernel] = []
     for n, item in enumerate(raw_kernels):
         k = _map(item, f"{source}: kernels[{n}]")
-        exit_code = k.get("exit")
-        duration = k.get("duration_s")
-        kernels.append(
-            Kernel(
-                _str(k, "name", "host"),
-                _str(k, "release", "?"),
-                _str(k, "firewall", "?"),
-                exit_code if isinstance(exit_code, int) else None,
-                float(duration) if isinstance(duration, int | float) else None,
-            )
-        )
+        exit_code, duration = k.get("exit"), k.get("duration_s")
+        names = (_str(k, "name", "host"), _str(k, "release", "?"), _str(k, "firewall", "?"))
+        exit_code = exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None
+        kernels.append(Kernel(*names, exit_code, float(duration) if isinstance(duration, int | float) else None))
     claims: list[Claim] = []
     for n, item in enumerate(_list(data.get("claims"), f"{source}: claims")):
         where = f"{source}: claims[{n}]"
@@ -200,15 +193,9 @@ def parse(data: Mapping[str, Any], base: Path, source: str = "<data>") -> Matrix
         part = _str(c, "part", "article" if c.get("article") else "beyond")
         claims.append(
             Claim(
-                _str(c, "nodeid"),
-                _str(c, "location"),
-                _str(c, "scenario"),
-                _str(c, "claim"),
+                *(_str(c, "nodeid"), _str(c, "location"), _str(c, "scenario"), _str(c, "claim")),
                 part if part in dict(PARTS) else "beyond",
-                _opt(c, "article"),
-                _opt(c, "quote"),
-                _opt(c, "gloss"),
-                _opt(c, "source"),
+                *(_opt(c, "article"), _opt(c, "quote"), _opt(c, "gloss"), _opt(c, "source")),
                 results,
                 varies if isinstance(varies, bool) else len(classes) > 1,
             )
@@ -238,11 +225,11 @@ tr.group th{background:#e8eaf6;text-align:left;font-size:1.05em}
 td.c{padding:0;text-align:center;min-width:7em}
 td.c a{display:block;padding:6px 4px;color:#111;text-decoration:none}
 td.c a:hover,td.c a:focus{outline:3px solid #222;outline-offset:-3px}
-td.claim{max-width:36em}
+td.claim{max-width:36em;overflow-wrap:anywhere} .ev h2,.ev p{overflow-wrap:anywhere}
 blockquote{margin:.2em 0 0 1em;color:#333} .gloss{margin:0 0 0 1em;color:#555;font-style:italic}
 .src{color:#555;font-size:.9em} .ln{font-weight:bold}
-#only-varies:checked~table tr.same{display:none}
-body:has(.ev:target){margin-right:calc(46% + 1em)}
+#only-varies:checked~.wrap tr.same{display:none}
+body:has(.ev:target){margin-right:calc(46% + 1em)} body:has(.ev:target) .wrap{overflow-x:auto}
 .ev{display:none;position:fixed;top:0;right:0;width:46%;height:100%;overflow:auto;box-sizing:border-box;
  background:#fff;border-left:3px solid #555;padding:1em 1.2em;box-shadow:-4px 0 12px #0003;z-index:2}
 .ev:target{display:block} .ev img{max-width:100%;border:1px solid #ccc}
@@ -335,14 +322,9 @@ def _claim_cell(claim: Claim) -> str:
 
 
 def _tally(m: Matrix, kernel: Kernel) -> str:
-    counts: dict[str, int] = {}
-    for claim in m.claims:
-        res = claim.results.get(kernel.name)
-        word = res.verdict if res is not None else "not run"
-        cls = verdict_class(word)
-        label = next((w for w, css in VERDICTS.items() if css == cls), "other")
-        counts[label] = counts.get(label, 0) + 1
-    return ", ".join(f"{n} {label}" for label, n in counts.items())
+    found = [verdict_class(r.verdict) if (r := c.results.get(kernel.name)) else "notrun" for c in m.claims]
+    labels = {css: word for word, css in VERDICTS.items()} | {"unknown": "other"}
+    return ", ".join(f"{found.count(css)} {labels[css]}" for css in COLOURS if css in found)
 
 
 def _page(m: Matrix, page_dir: Path, cap_frames: int, capped: bool) -> str:
@@ -364,7 +346,7 @@ def _page(m: Matrix, page_dir: Path, cap_frames: int, capped: bool) -> str:
         out.append(f'<p class="meta">Frames: at most {cap_frames} per capture shown here; all are in the pcaps.</p>')
     out.append('<input type="checkbox" id="only-varies">')
     out.append('<label for="only-varies">only rows whose verdict varies across kernels</label>')
-    out.append('<table class="m" id="matrix"><thead><tr><th>claim</th>')
+    out.append('<div class="wrap"><table class="m" id="matrix"><thead><tr><th>claim</th>')
     for k in m.kernels:
         extra = [k.firewall]
         if k.exit is not None:
@@ -394,7 +376,7 @@ def _page(m: Matrix, page_dir: Path, cap_frames: int, capped: bool) -> str:
                     f'<a href="#e-{r}-{c}" title="{_e(tip)}">{_e(word)}</a></td>'
                 )
             out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     for r in range(len(m.claims)):
         for c in range(len(m.kernels)):
             out.extend(_evidence(m, r, c, page_dir, cap_frames))
