@@ -67,7 +67,8 @@ class ClaimsPage:
 
     @pytest.hookimpl(trylast=True)  # after the claims JSON is written (terminal summary or earlier)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        from pytest_macvlan.report.html import ReportError, write_html
+        from pytest_macvlan.report.html import write_html
+        from pytest_macvlan.report.matrixfile import ReportError
 
         source = Path(str(getattr(self.config.option, _JSON_OPTION)))
         try:
@@ -122,6 +123,7 @@ class HtmlExtras:
         return report
 
     def extras(self, item: pytest.Item) -> list[dict[str, Any]]:
+        """Per topology of ``item``: its picture; per capture: its frames and a link to its pcap."""
         from pytest_macvlan.errors import SpecError
         from pytest_macvlan.report.svg import SvgError, render
         from pytest_macvlan.topology.diagram import live_of

@@ -1,12 +1,13 @@
 """One self-contained HTML page: the claims x kernels matrix and the frames behind each verdict.
 
 Input is the per-run claims JSON (``pytest-macvlan/claims/1``, a matrix of one kernel) or the
-matrix JSON (``pytest-macvlan/matrix/1``). The page needs no server, no network and no script:
-rows are claims grouped "the article" / "beyond the article", columns are kernels, each cell
-is coloured by its verdict and links (``#e-ROW-COL``, shown with CSS ``:target``) to that
-run's evidence: the test's location, the topology picture and pcap files (relative links to
-files next to the JSON; never inlined) and each capture's frames, tcpdump style. A checkbox
-keeps only the rows whose verdict varies across kernels.
+matrix JSON (``pytest-macvlan/matrix/1``), read by :mod:`pytest_macvlan.report.matrixfile`.
+The page needs no server, no network and no script: rows are claims grouped "the article" /
+"beyond the article", columns are kernels, each cell is coloured by its verdict and links
+(``#e-ROW-COL``, shown with CSS ``:target``) to that run's evidence: the test's location, each
+capture's frames (tcpdump style) with its pcap file, and the topology picture (pcaps and
+pictures are relative links to the files next to the JSON, never inlined). A checkbox keeps
+only the rows whose verdict varies across kernels.
 
 Everything from the JSON is escaped; links are made relative to the page and URL-quoted, so a
 path cannot become a ``javascript:`` URL. A Content-Security-Policy allows no script and no
@@ -16,34 +17,31 @@ to the pcaps (the page says how many it shows).
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from html import escape
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
-from pytest_macvlan.errors import MacvlanError
+from pytest_macvlan.report.matrixfile import (
+    PARTS,
+    VERDICTS,
+    Capture,
+    Claim,
+    Kernel,
+    Matrix,
+    Result,
+    load,
+    verdict_class,
+)
 
-SCHEMAS = ("pytest-macvlan/claims/1", "pytest-macvlan/matrix/1")
 BUDGET = 2_000_000 - 50_000  # bytes of HTML; the issue's limit is 2 MB, with room to spare
 FRAME_CHARS = 300  # a longer frame summary is cut
 FRAMES_MAX = 500  # frames shown per capture, at most (a pcap has them all)
 TIP_CHARS = 120  # of a verdict's detail in a cell's tooltip (the evidence shows all of it)
 _DIRECTION = re.compile(r"^(\S+(?: (?!in |out )\S+)?) +(in|out)((?: .*)?)$")
 DIR_TAG = {"in": "i", "out": "b"}  # the direction word's element in a frame line (styled by CSS)
-#: verdict -> CSS class, longest first so that "holds, more precisely" wins over "holds".
-VERDICTS: dict[str, str] = {
-    "holds, more precisely": "precise",
-    "not run": "notrun",
-    "skipped": "skipped",
-    "differs": "differs",
-    "FAILS": "fails",
-    "holds": "holds",
-}
 COLOURS: dict[str, str] = {  # the cell colour of each class; the browser test reads these
     "holds": "#a5d6a7",
     "precise": "#80cbc4",
@@ -53,166 +51,6 @@ COLOURS: dict[str, str] = {  # the cell colour of each class; the browser test r
     "notrun": "#ffffff",
     "unknown": "#ce93d8",
 }
-PARTS = (("article", "the article"), ("beyond", "beyond the article"))
-
-
-class ReportError(MacvlanError, ValueError):
-    """A claims or matrix JSON file is not what the page can show (names the file and entry)."""
-
-
-@dataclass(frozen=True)
-class Capture:
-    label: str
-    n_in: int
-    n_out: int
-    dropped: int
-    frames: tuple[str, ...]
-    pcap: str | None
-
-
-@dataclass(frozen=True)
-class Result:
-    verdict: str
-    detail: str
-    evidence: tuple[Capture, ...] = ()
-    topology: str | None = None
-    svg: str | None = None
-
-
-@dataclass(frozen=True)
-class Kernel:
-    name: str
-    release: str
-    firewall: str
-    exit: int | None = None
-    duration_s: float | None = None
-
-
-@dataclass(frozen=True)
-class Claim:
-    nodeid: str
-    location: str
-    scenario: str
-    text: str
-    part: str
-    article: str | None
-    quote: str | None
-    gloss: str | None
-    source: str | None
-    results: Mapping[str, Result]
-    varies: bool
-
-
-@dataclass(frozen=True)
-class Matrix:
-    generated: str
-    kernels: tuple[Kernel, ...]
-    claims: tuple[Claim, ...]
-    base: Path  # the JSON's directory: paths inside are relative to it
-
-
-def verdict_class(verdict: str) -> str:
-    for word, css in VERDICTS.items():
-        if verdict == word or verdict.startswith((word + ":", word + " ")):
-            return css
-    return "unknown"
-
-
-# -- loading (tolerant of missing optional keys) ----------------------------------------------
-
-
-def _str(d: Mapping[str, Any], key: str, default: str = "") -> str:
-    value = d.get(key)
-    return default if value is None else str(value)
-
-
-def _opt(d: Mapping[str, Any], key: str) -> str | None:
-    value = d.get(key)
-    return None if value is None else str(value)
-
-
-def _int(d: Mapping[str, Any], key: str, where: str) -> int:
-    value = d.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int | None):
-        raise ReportError(f"{where}.{key}: not an integer: {value!r}")
-    return value or 0
-
-
-def _map(value: object, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ReportError(f"{where}: not an object")
-    return value
-
-
-def _list(value: object, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ReportError(f"{where}: not a list")
-    return value
-
-
-def _result(d: Mapping[str, Any], where: str) -> Result:
-    caps: list[Capture] = []
-    for n, item in enumerate(_list(d.get("evidence"), f"{where}.evidence")):
-        e = _map(item, f"{where}.evidence[{n}]")
-        w = f"{where}.evidence[{n}]"
-        frames = tuple(str(f) for f in _list(e.get("frames"), f"{w}.frames"))
-        counts = (_int(e, "in", w), _int(e, "out", w), _int(e, "dropped", w))
-        caps.append(Capture(_str(e, "capture", "?"), *counts, frames, _opt(e, "pcap")))
-    topo = d.get("topology")
-    topo = _map(topo, f"{where}.topology") if topo is not None else {}
-    return Result(_str(d, "verdict", "not run"), _str(d, "detail"), tuple(caps), _opt(topo, "name"), _opt(topo, "svg"))
-
-
-def parse(data: Mapping[str, Any], base: Path, source: str = "<data>") -> Matrix:
-    """The :class:`Matrix` of a per-run claims JSON (one kernel) or a matrix JSON."""
-    schema = data.get("schema")
-    if schema not in SCHEMAS:
-        raise ReportError(f"{source}: schema is {schema!r}, expected one of {', '.join(SCHEMAS)}")
-    per_run = schema == SCHEMAS[0]
-    raw_kernels = [data.get("kernel") or {}] if per_run else _list(data.get("kernels"), f"{source}: kernels")
-    kernels: list[Kernel] = []
-    for n, item in enumerate(raw_kernels):
-        k = _map(item, f"{source}: kernels[{n}]")
-        exit_code, duration = k.get("exit"), k.get("duration_s")
-        names = (_str(k, "name", "host"), _str(k, "release", "?"), _str(k, "firewall", "?"))
-        exit_code = exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None
-        kernels.append(Kernel(*names, exit_code, float(duration) if isinstance(duration, int | float) else None))
-    claims: list[Claim] = []
-    for n, item in enumerate(_list(data.get("claims"), f"{source}: claims")):
-        where = f"{source}: claims[{n}]"
-        c = _map(item, where)
-        if per_run:
-            results = {kernels[0].name: _result(c, where)}
-        else:
-            raw = _map(c.get("results") or {}, f"{where}.results")
-            results = {str(k): _result(_map(v, f"{where}.results.{k}"), f"{where}.results.{k}") for k, v in raw.items()}
-        classes = {verdict_class(results[k.name].verdict) if k.name in results else "notrun" for k in kernels}
-        varies = c.get("varies")
-        part = _str(c, "part", "article" if c.get("article") else "beyond")
-        claims.append(
-            Claim(
-                *(_str(c, "nodeid"), _str(c, "location"), _str(c, "scenario"), _str(c, "claim")),
-                part if part in dict(PARTS) else "beyond",
-                *(_opt(c, "article"), _opt(c, "quote"), _opt(c, "gloss"), _opt(c, "source")),
-                results,
-                varies if isinstance(varies, bool) else len(classes) > 1,
-            )
-        )
-    return Matrix(_str(data, "generated"), tuple(kernels), tuple(claims), base)
-
-
-def load(path: str | os.PathLike[str]) -> Matrix:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"{path}: cannot read claims JSON: {exc}") from None
-    return parse(_map(data, str(path)), path.resolve().parent, str(path))
-
-
-# -- rendering ------------------------------------------------------------------------------
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222}

@@ -13,12 +13,16 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 import pytest
 
-from pytest_macvlan.report.html import COLOURS, Matrix, load, verdict_class, write_html
+from pytest_macvlan.report.html import COLOURS, write_html
+from pytest_macvlan.report.matrixfile import Matrix, load, verdict_class
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Route
 
 DATA = Path(__file__).parent / "data"
 CHROMIUM = "/usr/bin/chromium"
@@ -68,7 +72,7 @@ def report(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Any]:
+def browser_page(tmp_path: Path) -> Iterator[BrowserContext]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("PYTEST_MACVLAN_BROWSER_REQUIRED") == "1":
             pytest.fail(f"{CHROMIUM} is missing (Debian package chromium)")
@@ -99,7 +103,7 @@ def _allowed(url: str, roots: list[Path]) -> bool:
     return any(path.is_relative_to(root) for root in roots)
 
 
-def test_page_in_chromium(report: tuple[Path, Path], browser_page: Any, tmp_path: Path) -> None:
+def test_page_in_chromium(report: tuple[Path, Path], browser_page: BrowserContext, tmp_path: Path) -> None:
     json_path, page_path = report
     m: Matrix = load(json_path)
     roots = [page_path.parent, json_path.parent]
@@ -108,7 +112,7 @@ def test_page_in_chromium(report: tuple[Path, Path], browser_page: Any, tmp_path
     dialogs: list[str] = []
     console: list[str] = []
 
-    def route(r: Any) -> None:
+    def route(r: Route) -> None:
         url = r.request.url
         if _allowed(url, roots):
             r.continue_()
@@ -118,9 +122,18 @@ def test_page_in_chromium(report: tuple[Path, Path], browser_page: Any, tmp_path
 
     browser_page.route("**/*", route)
     page = browser_page.new_page()
-    page.on("request", lambda req: seen.append(req.url))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.on("console", lambda msg: console.append(msg.text) if msg.type == "error" else None)
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            console.append(message.text)
+
+    page.on("request", lambda request: seen.append(request.url))
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
     page.goto(page_path.as_uri())
 
     # Nothing the JSON says ran as script.

@@ -11,16 +11,8 @@ from typing import Any
 
 import pytest
 
-from pytest_macvlan.report.html import (
-    BUDGET,
-    ReportError,
-    load,
-    parse,
-    render,
-    verdict_class,
-    write_html,
-    write_matrix_html,
-)
+from pytest_macvlan.report.html import BUDGET, render, write_html, write_matrix_html
+from pytest_macvlan.report.matrixfile import ReportError, load, parse, verdict_class
 
 DATA = Path(__file__).parent / "data"
 MB2 = 2_000_000
