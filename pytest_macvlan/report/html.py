@@ -167,14 +167,15 @@ def _tally(m: Matrix, kernel: Kernel) -> str:
 
 def _page(m: Matrix, page_dir: Path, cap_frames: int, capped: bool) -> str:
     n_varies = sum(c.varies for c in m.claims)
+    on = f"kernel {_e(m.kernels[0].name)}" if len(m.kernels) == 1 else f"{len(m.kernels)} kernels"
     out = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src 'self' file: data:\">",
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        f"<title>pytest-macvlan: the article's claims on {len(m.kernels)} kernel(s)</title>",
+        f"<title>pytest-macvlan: the article's claims on {on}</title>",
         f"<style>{CSS}{_colour_css()}</style></head><body>",
-        f"<h1>The article's claims on {len(m.kernels)} kernel(s)</h1>",
+        f"<h1>The article's claims on {on}</h1>",
         f'<p class="meta">generated {_e(m.generated)} &middot; {len(m.claims)} claims, '
         f"{n_varies} vary across kernels. Click a cell for its evidence.</p><ul class=meta>",
     ]

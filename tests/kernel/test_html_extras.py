@@ -12,12 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_macvlan.kernel.privileges import missing_caps
-
-pytestmark = [
-    pytest.mark.skipif(bool(missing_caps()), reason="needs root"),
-    pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed"),
-]
+pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
 pytest.importorskip("pytest_html")
 
 TESTS = """
