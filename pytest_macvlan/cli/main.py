@@ -1,6 +1,7 @@
 """The command line: ``python -m pytest_macvlan`` (or ``pytest-macvlan``). No pytest here.
 
-- ``show SPEC``: validate a spec and print its diagram, without building anything;
+- ``show SPEC [--svg PATH]``: validate a spec and print its diagram (and write it as SVG),
+  without building anything;
 - ``up SPEC``: build a spec and keep it (namespaces named ``pmv-...`` in ``/run/netns``),
   to explore by hand with ``ip netns exec``;
 - ``list``: the kept topologies (made by ``up`` or by ``pytest --keep-topology``);
@@ -17,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pytest_macvlan.errors import BuildError, SpecError
-from pytest_macvlan.kernel import privileges
+from pytest_macvlan.kernel import privileges, rootless
 from pytest_macvlan.spec.names import netns_name_problem
 from pytest_macvlan.topology import keep
 
@@ -45,7 +46,7 @@ def _python() -> str:
 def _missing(command: str, needed: Sequence[str]) -> bool:
     missing = [c for c in privileges.missing_caps() if c in needed]
     if missing:
-        _err(command, privileges.describe_missing(missing))
+        _err(command, rootless.describe_missing(missing))
     return bool(missing)
 
 
@@ -58,12 +59,22 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     try:
         spec = load_spec(Path(args.spec))
+        if args.svg is not None:
+            from pytest_macvlan.report.svg import SvgError, write_svg
+
+            try:
+                write_svg(spec, args.svg)
+            except (SvgError, OSError) as exc:
+                _err("show", f"--svg {args.svg}: {exc}")
+                return EXIT_FAILED
     except SpecError as exc:
         _err("show", str(exc))
         return EXIT_USAGE
     if spec.description.strip():
         print(spec.description.strip())
     print(render(spec))
+    if args.svg is not None:
+        print(f"picture written to {args.svg}")
     return EXIT_OK
 
 
@@ -199,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", help="validate a spec and print its diagram (builds nothing)", epilog=EPILOG)
     p.add_argument("spec", metavar="SPEC", help="a TOML spec file")
+    p.add_argument("--svg", metavar="PATH", help="also write the topology as an SVG picture (needs Graphviz)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("up", help="build a spec and keep it, to explore by hand (needs root)", epilog=EPILOG)

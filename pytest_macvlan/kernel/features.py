@@ -19,33 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from pytest_macvlan.kernel import firewall
+from pytest_macvlan.kernel.featurenames import DESCRIPTIONS
 
-#: Names a marker or a message uses, and what they are.
-DESCRIPTIONS = {
-    "bridge": "bridges (CONFIG_BRIDGE)",
-    "veth": "veth pairs (CONFIG_VETH)",
-    "macvlan": "macvlan (CONFIG_MACVLAN)",
-    "8021q": "802.1Q VLAN sub-interfaces (CONFIG_VLAN_8021Q, module 8021q)",
-    "8021ad": "802.1ad (QinQ) VLAN sub-interfaces (CONFIG_VLAN_8021Q)",
-    "ipvlan": "ipvlan (CONFIG_IPVLAN)",
-    "vlan_filtering": "bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)",
-    "vxlan": "vxlan (CONFIG_VXLAN)",
-    "bond": "bonding (CONFIG_BONDING)",
-    "vrf": "VRF (CONFIG_NET_VRF)",
-    "dummy": "dummy interfaces (CONFIG_DUMMY)",
-    "netem": "the netem qdisc (CONFIG_NET_SCH_NETEM)",
-    "nftables": "nftables (CONFIG_NF_TABLES, and the nft tool)",
-    "iptables": "iptables (the iptables tool and its kernel backend)",
-    **{f"macvlan:{m}": f"macvlan mode {m}" for m in ("private", "vepa", "bridge", "passthru", "source")},
-}
 CACHE_DIR = Path("/run/pytest-macvlan")
-HOW_TO_RUN = (
-    "run it on a kernel that has it: pytest-macvlan kernel run uml-6.12 -- PYTEST ARGS (`pytest-macvlan kernel list`)"
-)
+HOW_TO_RUN = "run it on a kernel that has it: pytest-macvlan kernel run uml-6.12 -- PYTEST-ARGS"
 
 
 @dataclass(frozen=True)
 class Features:
+    """What the probe found: the features this kernel has, and why each missing one is missing."""
+
     kernel: str
     have: frozenset[str]
     missing: dict[str, str] = field(default_factory=dict)  # feature -> why (the kernel's error)
@@ -53,6 +36,7 @@ class Features:
     firewall: str = "none"
 
     def has(self, feature: str) -> bool:
+        """Does this kernel have ``feature`` (a name of :data:`~.featurenames.DESCRIPTIONS`)?"""
         return feature in self.have
 
     def lacking(self, needs: frozenset[str] | set[str]) -> list[str]:
@@ -60,10 +44,12 @@ class Features:
         return sorted(n for n in needs if n not in self.have)
 
     def describe_lack(self, lacking: list[str]) -> str:
+        """``kernel X lacks 8021q (...: the kernel's error)``, for a skip or an error message."""
         parts = [f"{n} ({DESCRIPTIONS.get(n, n)}: {self.missing.get(n, 'not probed')})" for n in lacking]
         return f"kernel {self.kernel} lacks " + ", ".join(parts)
 
     def header(self) -> str:
+        """One line for the report header: each feature, ``-name`` where it is missing."""
         order = [n for n in DESCRIPTIONS if n in self.have or n in self.missing]
         return " ".join(n if n in self.have else f"-{n}" for n in order) + f"; firewall: {self.firewall}"
 

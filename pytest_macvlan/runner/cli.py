@@ -14,7 +14,8 @@ from pathlib import Path
 
 from pytest_macvlan.errors import RunnerError
 from pytest_macvlan.runner import cache, catalogue, matrix
-from pytest_macvlan.runner.lanes import DEFAULT_MEMORY, DEFAULT_TIMEOUT_S, LaneOptions, LaneResult, run_lane
+from pytest_macvlan.runner.lanes import DEFAULT_MEMORY, DEFAULT_TIMEOUT_S, LaneOptions, LaneResult
+from pytest_macvlan.runner.matrix import run_lane
 
 PROG = "pytest-macvlan"
 EXIT_FAILED = 1

@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
-from pytest_macvlan.errors import RunnerError
 from pytest_macvlan.runner.catalogue import Kernel
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -170,17 +169,3 @@ def finish(result: LaneResult, opts: LaneOptions) -> None:
         for name in ("console.log", "kernel.log"):
             (out / name).unlink(missing_ok=True)
     result.write()
-
-
-def run_lane(k: Kernel, args: Sequence[str], opts: LaneOptions) -> LaneResult:
-    if k.kind == "host":
-        return run_host(k, args, opts)
-    if k.kind == "uml":
-        from pytest_macvlan.runner.uml import run_uml
-
-        return run_uml(k, args, opts)
-    if k.kind == "vng":
-        from pytest_macvlan.runner.vng import run_vng
-
-        return run_vng(k, args, opts)
-    raise RunnerError(f"no lane for {k.name}")

@@ -32,7 +32,9 @@ from typing import Any
 from pytest_macvlan.errors import RunnerError
 from pytest_macvlan.runner import cache
 from pytest_macvlan.runner.catalogue import Kernel
-from pytest_macvlan.runner.lanes import LaneOptions, LaneResult, run_lane
+from pytest_macvlan.runner.lanes import LaneOptions, LaneResult, run_host
+from pytest_macvlan.runner.uml import run_uml
+from pytest_macvlan.runner.vng import run_vng
 
 SCHEMA = "pytest-macvlan/matrix/1"
 CLAIMS_SCHEMA = "pytest-macvlan/claims/1"
@@ -42,6 +44,17 @@ NOT_RUN: dict[str, Any] = {"verdict": "not run", "detail": "", "evidence": [], "
 
 
 # -- running ----------------------------------------------------------------------------------
+
+
+def run_lane(k: Kernel, args: Sequence[str], opts: LaneOptions) -> LaneResult:
+    """Run pytest ``args`` on ``k`` (a lane of its kind) and return what happened."""
+    if k.kind == "host":
+        return run_host(k, args, opts)
+    if k.kind == "uml":
+        return run_uml(k, args, opts)
+    if k.kind == "vng":
+        return run_vng(k, args, opts)
+    raise RunnerError(f"no lane for {k.name}")
 
 
 def run(

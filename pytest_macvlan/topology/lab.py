@@ -7,9 +7,22 @@ from types import TracebackType
 
 from pytest_macvlan.spec.model import TopologySpec
 from pytest_macvlan.spec.parse import SpecSource, load_spec
-from pytest_macvlan.topology.builder import build
+from pytest_macvlan.topology.builder import build_spec
 from pytest_macvlan.topology.handles import Topology
 from pytest_macvlan.topology.undo import UndoFailure
+
+
+def build(spec: TopologySpec) -> Topology:
+    """Build ``spec``; the returned topology is ready (links up, carrier on, addresses set).
+
+    Nothing is left behind on failure: what the builder made is undone before it raises.
+    """
+    built = build_spec(spec)
+    try:
+        return Topology(spec, built)
+    except BaseException:
+        built.undo.unwind()
+        raise
 
 
 class NetLab:
@@ -20,6 +33,7 @@ class NetLab:
         self.topologies: list[Topology] = []
 
     def load(self, spec: SpecSource | TopologySpec) -> TopologySpec:
+        """``spec`` validated (paths relative to the lab's base directory)."""
         return spec if isinstance(spec, TopologySpec) else load_spec(spec, base=self.base)
 
     def build(self, spec: SpecSource | TopologySpec) -> Topology:
@@ -29,9 +43,11 @@ class NetLab:
         return topo
 
     def summary(self) -> str:
+        """The frames of every capture of every topology, tcpdump-style."""
         return "\n".join(t.summary() for t in self.topologies if t.captures)
 
     def close(self) -> list[UndoFailure]:
+        """Tear down every topology, newest first; returns the undo steps that failed."""
         failures: list[UndoFailure] = []
         while self.topologies:
             failures += self.topologies.pop().close()
