@@ -7,7 +7,9 @@ The host boots ``linux.uml ... rootfstype=hostfs ro init=LAUNCHER``; the launche
 2. mounts proc, sysfs, devtmpfs, tmpfs on ``/tmp``, ``/run`` and ``/dev/shm``; host paths the run
    needs that those tmpfs hide are mounted back from the host read-only (hostfs), and the one
    writable directory, the lane's output directory, read-write, at the same path as on the host;
-3. loads the modules (``modprobe -a -d MODDIR ...``);
+3. makes the kernel load modules on demand from the kernel's own module tree (its
+   ``/proc/sys/kernel/modprobe`` helper runs ``modprobe -d MODDIR``), and loads up front those
+   nothing asks for (``br_netfilter``) or all of them (``preload_all``);
 4. runs the command (pytest) with a clean environment, stdout and stderr on the console;
 5. writes the command's exit status to ``OUT/status``, the kernel log to ``OUT/kernel.log``
    and what it saw to ``OUT/guest.json``; syncs and powers off.
@@ -90,6 +92,13 @@ def main(config_path: str) -> int:
     with open("/proc/uptime") as f:
         uptime = float(f.read().split()[0])
 
+    helper = cfg.get("modprobe_helper")
+    if helper:
+        try:
+            with open("/proc/sys/kernel/modprobe", "w") as f:
+                f.write(helper)
+        except OSError as exc:
+            problems.append(f"cannot set the module helper: {exc}")
     modules: list[str] = cfg.get("modules", [])
     loaded: list[str] = []
     failed: dict[str, str] = {}
@@ -122,6 +131,11 @@ def main(config_path: str) -> int:
     if rc < 0:  # killed by a signal: as a shell reports it
         rc = 128 - rc
     info["command_s"] = round(time.monotonic() - t0, 3)
+    try:
+        with open("/proc/modules") as f:
+            info["modules_at_end"] = sorted(line.split()[0] for line in f)
+    except OSError:
+        pass
     info["guest_s"] = round(time.monotonic() - started + uptime, 3)
     info["exit"] = rc
     try:

@@ -30,7 +30,11 @@ from pytest_macvlan.runner.catalogue import Kernel
 
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_MEMORY = "768M"
-#: What every lane's guest loads before pytest runs (a missing one is reported, not fatal).
+#: Loaded up front in a guest: nothing asks for it, and the host kernel has it built in (bridged
+#: IPv4 traverses iptables, as on Docker hosts). The others load on demand.
+PRELOAD = ("br_netfilter",)
+#: What a guest's tests may need; preloaded all with ``preload_all`` (checked against the kernel's
+#: module index: a missing one is reported, not fatal).
 MODULES = (
     "8021q",
     "macvlan",

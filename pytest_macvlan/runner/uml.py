@@ -27,6 +27,7 @@ from pytest_macvlan.runner.lanes import (
     EXIT_NO_STATUS,
     MODULES,
     PASS_ENV,
+    PRELOAD,
     LaneOptions,
     LaneResult,
     finish,
@@ -81,11 +82,18 @@ def boot_argv(prepared: cache.Prepared, memory: str, launcher: Path, work: Path)
         "con=null",
         "ssl=null",
         "quiet",
+        *os.environ.get("PYTEST_MACVLAN_UML_CMDLINE", "").split(),
     ]
 
 
 def guest_config(
-    prepared: cache.Prepared, out: Path, argv: Sequence[str], modules: Sequence[str], *, color: bool = True
+    prepared: cache.Prepared,
+    out: Path,
+    argv: Sequence[str],
+    modules: Sequence[str],
+    *,
+    color: bool = True,
+    helper: Path | None = None,
 ) -> dict[str, object]:
     venv_bin = str(Path(sys.executable).parent)
     env = {k: v for k, v in os.environ.items() if PASS_ENV.match(k)}
@@ -118,6 +126,7 @@ def guest_config(
         "path": GUEST_PATH,
         "moddir": prepared.moddir,
         "modules": list(modules),
+        "modprobe_helper": str(helper) if helper else None,
         "readonly": sorted({str(Path(p).resolve()) for p in readonly}),
     }
 
@@ -129,8 +138,9 @@ def run_uml(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
     prepared = cache.fetch(k, cache.cache_root(opts.cache), say=opts.say)
     out = prepare_out(opts.out)
     have = available_modules(Path(prepared.moddir), prepared.release)
-    modules = [m for m in MODULES if m.replace("-", "_") in have]
-    absent = [m for m in MODULES if m not in modules]
+    wanted = MODULES if os.environ.get("PYTEST_MACVLAN_UML_PRELOAD_ALL") else PRELOAD
+    modules = [m for m in wanted if m.replace("-", "_") in have]
+    absent = [m for m in MODULES if m.replace("-", "_") not in have]
     if absent:
         opts.say(f"{k.name}: kernel {prepared.release} has no module {', '.join(absent)}")
     argv = list(command) if command else pytest_argv(out, args)
@@ -138,7 +148,12 @@ def run_uml(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     config = work / "config.json"
-    config.write_text(json.dumps(guest_config(prepared, out, argv, modules, color=opts.echo is not None), indent=2))
+    helper = work / "modprobe"  # the guest kernel's module helper: its own module tree
+    modprobe = shutil.which("modprobe", path=GUEST_PATH) or "/usr/sbin/modprobe"
+    helper.write_text(f'#!/bin/sh\nexec {shlex.quote(modprobe)} -d {shlex.quote(prepared.moddir)} "$@"\n')
+    helper.chmod(0o755)
+    cfg = guest_config(prepared, out, argv, modules, color=opts.echo is not None, helper=helper)
+    config.write_text(json.dumps(cfg, indent=2))
     launcher = work / "init"
     python = os.path.realpath(sys.executable)
     launcher.write_text(
