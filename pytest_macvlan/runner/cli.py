@@ -135,6 +135,7 @@ def _opts(args: argparse.Namespace, out: Path) -> LaneOptions:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``kernel list``: every kernel, and whether it is in the cache."""
     root = cache.cache_root(args.cache)
     rows = []
     for k in catalogue.KERNELS.values():
@@ -153,6 +154,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    """``kernel fetch NAME...``: download and unpack into the cache."""
     root = cache.cache_root(args.cache)
     status = 0
     for name in args.names:
@@ -170,6 +172,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``kernel run NAME [-- PYTEST ARGS]``: one lane; the exit status is pytest's."""
     _split(args)
     try:
         k = catalogue.kernel(args.name)
@@ -212,6 +215,7 @@ def load_lane(out: Path) -> LaneResult:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
+    """``matrix``: lanes in parallel (or ``--merge``d), one row per claim, one column per kernel."""
     t0 = time.monotonic()
     _split(args)
     try:

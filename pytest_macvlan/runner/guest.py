@@ -37,6 +37,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def say(message: str) -> None:
+    """A line on the guest's console (the host keeps it in console.log)."""
     print(f"pytest-macvlan[guest]: {message}", file=sys.stderr, flush=True)
 
 
@@ -51,16 +52,19 @@ def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "")
 
 
 def hidden(path: str) -> bool:
+    """Is ``path`` under one of the tmpfs mounted over the host's directories?"""
     return any(path == t or path.startswith(t + "/") for t in TMPFS)
 
 
 def power_off() -> None:
+    """Sync and power the guest off (the UML process exits)."""
     os.sync()
     _libc.reboot(LINUX_REBOOT_CMD_POWER_OFF)
     os._exit(0)  # reboot(2) returned: PID 1 exiting stops the kernel too
 
 
 def main(config_path: str) -> int:
+    """Mount, load modules, run the command, write its status, power off."""
     with open(config_path, encoding="utf-8") as f:
         cfg: dict[str, Any] = json.load(f)
     out: str = cfg["out"]

@@ -65,6 +65,8 @@ EXIT_NO_STATUS = 3  # the guest ended without writing pytest's exit status (cras
 
 @dataclass
 class LaneOptions:
+    """How to run a lane: output directory, limits, logs, where to echo and report."""
+
     out: Path
     memory: str = DEFAULT_MEMORY
     timeout_s: float = DEFAULT_TIMEOUT_S
@@ -76,6 +78,8 @@ class LaneOptions:
 
 @dataclass
 class LaneResult:
+    """What a lane did: the kernel's release, firewall backend, pytest's exit, wall time."""
+
     name: str
     release: str
     firewall: str
@@ -86,6 +90,7 @@ class LaneResult:
     problem: str = ""
 
     def write(self) -> None:
+        """Write it to ``OUT/lane.json`` (what ``matrix --merge`` reads back)."""
         Path(self.out, "lane.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
 
 
@@ -114,6 +119,7 @@ def pytest_argv(out: Path, args: Sequence[str]) -> list[str]:
 
 
 def prepare_out(out: Path) -> Path:
+    """Create the output directory and remove a previous run's files from it."""
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     for name in (
@@ -168,6 +174,7 @@ def run_host(k: Kernel, args: Sequence[str], opts: LaneOptions) -> LaneResult:
 
 
 def finish(result: LaneResult, opts: LaneOptions) -> None:
+    """Drop the console and kernel logs of a passing run (unless kept), write lane.json."""
     out = Path(result.out)
     if result.exit == 0 and not opts.keep_logs:
         for name in ("console.log", "kernel.log"):

@@ -170,6 +170,7 @@ def lane_claims(out: Path, target_dir: Path) -> tuple[list[dict[str, Any]], dict
 
 
 def claim_key(claim: dict[str, Any]) -> str:
+    """What identifies a claim across lanes: its node id, else scenario and claim text."""
     return str(claim.get("nodeid") or f"{claim.get('scenario')}::{claim.get('claim')}")
 
 
@@ -227,6 +228,7 @@ def failures(matrix: dict[str, Any]) -> list[str]:
 
 
 def skips(matrix: dict[str, Any], kernels: Sequence[str]) -> list[str]:
+    """``kernel: claim (reason)`` for every claim skipped or not run on ``kernels``."""
     return [
         f"{name}: {row.get('scenario')}: {row.get('claim')} ({result.get('detail')})"
         for row in matrix["claims"]
@@ -243,6 +245,7 @@ def _cell(text: str) -> str:
 
 
 def markdown(matrix: dict[str, Any], command: str = "") -> str:
+    """The matrix as Markdown: the kernels, then one row per claim (reasons as notes)."""
     kernels = matrix["kernels"]
     names = [k["name"] for k in kernels]
     notes: dict[str, int] = {}
@@ -301,6 +304,7 @@ def text_table(matrix: dict[str, Any], width: int = 160) -> list[str]:
 
 
 def write(matrix: dict[str, Any], md: Path | None, js: Path | None, command: str) -> None:
+    """Write the JSON and the Markdown where asked."""
     if js is not None:
         js.parent.mkdir(parents=True, exist_ok=True)
         js.write_text(json.dumps(matrix, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -326,8 +330,10 @@ def update_readme(path: Path, matrix_md: str) -> None:
 
 
 def lane_records(lanes: Sequence[LaneResult]) -> list[dict[str, Any]]:
+    """The lanes as dictionaries."""
     return [asdict(lane) for lane in lanes]
 
 
 def elapsed(t0: float) -> float:
+    """Seconds since ``t0``, rounded."""
     return round(time.monotonic() - t0, 1)

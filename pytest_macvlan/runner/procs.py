@@ -50,6 +50,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def group_members(pgid: int) -> list[int]:
+    """PIDs in process group ``pgid`` (from ``/proc``)."""
     out = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

@@ -58,6 +58,7 @@ def available_modules(moddir: Path, release: str) -> set[str]:
 
 
 def parse_memory(text: str) -> str:
+    """``768M`` / ``2G`` for UML's ``mem=``; at least 128M, else RunnerError."""
     if not re.fullmatch(r"[1-9][0-9]*[MG]", text):
         raise RunnerError(f"--memory {text!r}: give megabytes or gigabytes, e.g. 768M or 2G")
     mib = int(text[:-1]) * (1024 if text.endswith("G") else 1)
@@ -67,6 +68,7 @@ def parse_memory(text: str) -> str:
 
 
 def boot_argv(prepared: cache.Prepared, memory: str, launcher: Path, work: Path) -> list[str]:
+    """The command line that boots ``prepared`` in a network namespace of its own."""
     unshare = shutil.which("unshare") or "/usr/bin/unshare"
     prefix = [unshare, "--net"] if os.geteuid() == 0 else [unshare, "--user", "--net"]
     return [
@@ -95,6 +97,7 @@ def guest_config(
     color: bool = True,
     helper: Path | None = None,
 ) -> dict[str, object]:
+    """What the guest init needs: the command, its environment, paths, modules."""
     venv_bin = str(Path(sys.executable).parent)
     env = {k: v for k, v in os.environ.items() if PASS_ENV.match(k)}
     env.update(

@@ -23,6 +23,7 @@ SCRIPT = Path(__file__).with_name("vm-run.sh")
 
 
 def run_vng(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Sequence[str] | None = None) -> LaneResult:
+    """Boot Debian's generic kernel under virtme-ng and run pytest ``args`` (or ``command``) in it."""
     from pytest_macvlan.runner.lanes import pytest_argv
 
     prepared = cache.fetch(k, cache.cache_root(opts.cache), say=opts.say)
