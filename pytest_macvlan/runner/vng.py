@@ -34,6 +34,8 @@ def run_vng(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
         "PYTEST_MACVLAN_VM_PROJECT": os.getcwd(),
         "PYTEST_MACVLAN_VENV": venv,
         "PYTEST_MACVLAN_VM_RWDIR": str(out),
+        # vm-run.sh's own state (the KVM probe's memo) goes with the kernel, in the cache
+        "PYTEST_MACVLAN_KERNEL_CACHE": str(Path(prepared.image).parent),
         "PYTEST_MACVLAN_VM_MEMORY": opts.memory,
         "PYTEST_MACVLAN_VM_TIMEOUT": str(int(opts.timeout_s)),
         "PYTEST_MACVLAN_VM_MODULES": "8021q br_netfilter macvlan bridge veth ip_tables iptable_filter",
