@@ -118,6 +118,7 @@ def claims_from_markdown(text: str) -> list[dict[str, Any]]:
     header: list[str] | None = None
     for line in text.splitlines():
         if not line.startswith("|"):
+            header = None  # a new table (one per part, say) starts with its own header
             continue
         cells = _md_cells(line)
         if header is None:
@@ -126,6 +127,8 @@ def claims_from_markdown(text: str) -> list[dict[str, Any]]:
         if all(set(c) <= {"-", ":", " "} for c in cells):
             continue
         row = dict(zip(header, cells, strict=False))
+        if "claim" not in row or "verdict" not in row:
+            continue
         verdict, detail = split_verdict(row.get("verdict", ""))
         rows.append(
             {

@@ -236,3 +236,12 @@ def test_readme_gets_the_matrix_between_its_markers(tmp_path: Path) -> None:
     readme.write_text("no markers\n")
     with pytest.raises(RunnerError, match="kernel-matrix:begin"):
         matrix.update_readme(readme, "x")
+
+
+def test_claims_read_back_from_several_tables() -> None:
+    text = MD + "\n## beyond the article\n\n| scenario | claim | source | verdict |\n| --- | --- | --- | --- |\n"
+    text += (
+        "| kernel history | nodst | commit | skipped: refuses nodst |\n\n| other | table |\n| --- | --- |\n| a | b |\n"
+    )
+    rows = matrix.claims_from_markdown(text)
+    assert [(r["claim"], r["verdict"]) for r in rows][-2:] == [("direct", "FAILS"), ("nodst", "skipped")]
