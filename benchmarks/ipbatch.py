@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_macvlan.build import iptables_restore_text
-from pytest_macvlan.spec import LinkRef, LinkSpec, TopologySpec
+from pytest_macvlan.spec.model import LinkRef, LinkSpec, TopologySpec
+from pytest_macvlan.topology.builder import iptables_restore_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -423,7 +423,7 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--serve"]:
         serve()
     else:
-        from pytest_macvlan.parse import load_spec
+        from pytest_macvlan.spec.parse import load_spec
 
         for arg in sys.argv[1:]:
             p = plan(load_spec(arg))

@@ -46,13 +46,13 @@ if str(REPO) not in sys.path:
 
 from benchmarks import specs  # noqa: E402
 from benchmarks.ipbatch import Baseline, plan  # noqa: E402
-from pytest_macvlan import netns as nsmod  # noqa: E402
-from pytest_macvlan.build import build  # noqa: E402
 from pytest_macvlan.errors import KernelFeatureError, WaitTimeout  # noqa: E402
-from pytest_macvlan.netlink import RtnlSocket  # noqa: E402
-from pytest_macvlan.parse import load_spec, parse_spec  # noqa: E402
-from pytest_macvlan.requests import link_up  # noqa: E402
-from pytest_macvlan.spec import TopologySpec  # noqa: E402
+from pytest_macvlan.kernel import nsworker as nsmod  # noqa: E402
+from pytest_macvlan.kernel.messages import link_up  # noqa: E402
+from pytest_macvlan.kernel.rtnl import RtnlSocket  # noqa: E402
+from pytest_macvlan.spec.model import TopologySpec  # noqa: E402
+from pytest_macvlan.spec.parse import load_spec, parse_spec  # noqa: E402
+from pytest_macvlan.topology.builder import build  # noqa: E402
 from pytest_macvlan.wait import wait_until  # noqa: E402
 
 # -- statistics --------------------------------------------------------------------------------

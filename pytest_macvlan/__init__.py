@@ -10,26 +10,26 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-pytest_plugins = ["pytest_macvlan.plugin", "pytest_macvlan.claims", "pytest_macvlan.debugging"]
+pytest_plugins = ["pytest_macvlan.plugin.core", "pytest_macvlan.plugin.claims", "pytest_macvlan.plugin.failures"]
 
 _EXPORTS = {
-    "build": "build",
-    "Capture": "capture",
-    "Frame": "frames",
-    "NetLab": "lab",
-    "load_spec": "parse",
-    "parse_spec": "parse",
-    "PingResult": "proc",
-    "TopologySpec": "spec",
-    "Link": "topology",
-    "Netns": "topology",
-    "Topology": "topology",
+    "build": "topology.builder",
+    "Capture": "capture.sniffer",
+    "Frame": "capture.frames",
+    "NetLab": "topology.lab",
+    "load_spec": "spec.parse",
+    "parse_spec": "spec.parse",
+    "PingResult": "kernel.processes",
+    "TopologySpec": "spec.model",
+    "Link": "topology.handles",
+    "Netns": "topology.handles",
+    "Topology": "topology.handles",
     **{
         name: "errors"
         for name in ("BuildError", "ClosedError", "KernelFeatureError", "MacvlanError", "SpecError", "WaitTimeout")
     },
     **{
-        name: "predicates"
+        name: "capture.predicates"
         for name in (
             "Pred",
             "arp",
@@ -95,13 +95,8 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from .build import build
-    from .capture import Capture
-    from .errors import BuildError, ClosedError, KernelFeatureError, MacvlanError, SpecError, WaitTimeout
-    from .frames import Frame
-    from .lab import NetLab
-    from .parse import load_spec, parse_spec
-    from .predicates import (
+    from .capture.frames import Frame
+    from .capture.predicates import (
         Pred,
         arp,
         arp_reply,
@@ -118,6 +113,11 @@ if TYPE_CHECKING:
         src_mac,
         vlan,
     )
-    from .proc import PingResult
-    from .spec import TopologySpec
-    from .topology import Link, Netns, Topology
+    from .capture.sniffer import Capture
+    from .errors import BuildError, ClosedError, KernelFeatureError, MacvlanError, SpecError, WaitTimeout
+    from .kernel.processes import PingResult
+    from .spec.model import TopologySpec
+    from .spec.parse import load_spec, parse_spec
+    from .topology.builder import build
+    from .topology.handles import Link, Netns, Topology
+    from .topology.lab import NetLab

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-from .errors import WaitTimeout
+from pytest_macvlan.errors import WaitTimeout
 
 T = TypeVar("T")
 

@@ -25,10 +25,10 @@ from pytest_macvlan import (
     outgoing,
     src_mac,
 )
-from pytest_macvlan.frames import PKTTYPE_NAMES
-from pytest_macvlan.plugin import PytestLab
-from pytest_macvlan.predicates import ethertype
-from pytest_macvlan.topology import IFF_UP
+from pytest_macvlan.capture.frames import PKTTYPE_NAMES
+from pytest_macvlan.capture.predicates import ethertype
+from pytest_macvlan.plugin.core import PytestLab
+from pytest_macvlan.topology.handles import IFF_UP
 
 pytestmark = pytest.mark.topology("passthru.toml")
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from pytest_macvlan import Link, Topology, icmp_echo_request, incoming, src_mac
-from pytest_macvlan.frames import PKTTYPE_NAMES
-from pytest_macvlan.predicates import ethertype
+from pytest_macvlan.capture.frames import PKTTYPE_NAMES
+from pytest_macvlan.capture.predicates import ethertype
 
 pytestmark = pytest.mark.topology("source.toml")
 

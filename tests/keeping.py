@@ -15,7 +15,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pytest_macvlan import keep, namedns
+from pytest_macvlan.kernel import mounts as namedns
+from pytest_macvlan.topology import keep
 
 ROOT = Path(__file__).parent.parent
 CLI = [sys.executable, "-m", "pytest_macvlan"]

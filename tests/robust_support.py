@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_macvlan import netns as nsmod
+from pytest_macvlan.kernel import nsworker as nsmod
 from pytest_macvlan.wait import wait_until
 
 SO_NETNS_COOKIE = 71
@@ -232,7 +232,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan import netns as nsmod
+from pytest_macvlan.kernel import nsworker as nsmod
 
 SPEC = {spec!r}
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel.privileges import missing_caps
 from pytest_macvlan.report.results import ClaimResult, ClaimSource, column_widths, markdown, text_table
 
 privileged = pytest.mark.skipif(bool(missing_caps()), reason="needs root")

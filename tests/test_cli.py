@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan import cli
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.cli import main as cli
+from pytest_macvlan.kernel.privileges import missing_caps
 
 from .keeping import CLI, ROOT, KeptTracker, mounted_names, netns_names, ns_run, tracking
 
@@ -69,7 +69,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def unprivileged(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pytest_macvlan.privileges as p
+    import pytest_macvlan.kernel.privileges as p
 
     monkeypatch.setattr(p, "effective_caps", lambda status_path="": 0)
 
@@ -122,7 +122,8 @@ def test_without_privileges_up_and_down_say_so(
 
 def test_the_command_line_does_not_import_pytest_scapy_or_pyroute2() -> None:
     code = (
-        "import sys, pytest_macvlan.cli, pytest_macvlan.keep, pytest_macvlan.diagram, pytest_macvlan.namedns\n"
+        "import sys, pytest_macvlan.cli.main, pytest_macvlan.topology.keep, pytest_macvlan.topology.diagram\n"
+        "import pytest_macvlan.kernel.mounts\n"
         "print(sorted(m for m in ('pytest', 'scapy', 'pyroute2') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -131,7 +132,7 @@ def test_the_command_line_does_not_import_pytest_scapy_or_pyroute2() -> None:
 
 def test_the_console_script_is_declared() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["pytest-macvlan"] == "pytest_macvlan.cli:main"
+    assert project["scripts"]["pytest-macvlan"] == "pytest_macvlan.cli.main:main"
     done = run_cli("--help")
     assert done.returncode == 0 and all(c in done.stdout for c in ("show", "up", "list", "down"))
 

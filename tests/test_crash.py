@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from pytest_macvlan import BuildError, NetLab
-from pytest_macvlan import netns as nsmod
-from pytest_macvlan import proc as procmod
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel import nsworker as nsmod
+from pytest_macvlan.kernel import processes as procmod
+from pytest_macvlan.kernel.privileges import missing_caps
 from pytest_macvlan.wait import wait_until
 
 from . import runner_state

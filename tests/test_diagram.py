@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pytest_macvlan.diagram import Live, LiveLink, live_of, render
-from pytest_macvlan.parse import load_spec
-from pytest_macvlan.spec import LinkRef
+from pytest_macvlan.spec.model import LinkRef
+from pytest_macvlan.spec.parse import load_spec
+from pytest_macvlan.topology.diagram import Live, LiveLink, live_of, render
 
 SPEC = """
 description = "hairpin, private siblings, a VLAN, a default route"

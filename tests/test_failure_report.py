@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan.debugging import dirname_of, pcap_name
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel.privileges import missing_caps
+from pytest_macvlan.plugin.failures import dirname_of, pcap_name
 
 privileged = pytest.mark.skipif(bool(missing_caps()), reason="needs root")
 

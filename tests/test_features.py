@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_macvlan import features
-from pytest_macvlan.features import Features, needs_of_kinds
-from pytest_macvlan.parse import load_spec
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel import features
+from pytest_macvlan.kernel.features import Features, needs_of_kinds
+from pytest_macvlan.kernel.privileges import missing_caps
+from pytest_macvlan.spec.parse import load_spec
 
 
 def test_lack_is_described_with_the_feature_and_the_kernels_answer() -> None:

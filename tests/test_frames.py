@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan.frames import Frame
-from pytest_macvlan.pcap import pcapng_bytes, write_pcapng
-from pytest_macvlan.predicates import (
+from pytest_macvlan.capture.frames import Frame
+from pytest_macvlan.capture.pcap import pcapng_bytes, write_pcapng
+from pytest_macvlan.capture.predicates import (
     arp_reply,
     arp_request,
     as_pred,
@@ -128,7 +128,7 @@ def test_tcpdump_reads_our_pcapng(tmp_path: Path) -> None:
 
 def test_importing_the_package_imports_neither_scapy_nor_pyroute2() -> None:
     code = (
-        "import sys, pytest_macvlan, pytest_macvlan.plugin; "
+        "import sys, pytest_macvlan, pytest_macvlan.plugin.core; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scapy', 'pyroute2')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan import keep, namedns
-from pytest_macvlan.keep import Kept, KeptLink
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel import mounts as namedns
+from pytest_macvlan.kernel.privileges import missing_caps
+from pytest_macvlan.topology import keep
+from pytest_macvlan.topology.keep import Kept, KeptLink
 
 from .common import PAIR
 from .keeping import KeptTracker, mounted_names, netns_names, ns_run, tracking
@@ -207,7 +208,7 @@ def test_a_module_scoped_topology_is_kept_when_a_test_of_its_module_fails(
 ) -> None:
     pytester.makepyfile(
         test_shared=f"""
-        from pytest_macvlan import factories
+        from pytest_macvlan.plugin import factories
 
         pair = factories.topology({PAIR!r}, scope="module")
 

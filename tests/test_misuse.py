@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from pytest_macvlan import NetLab, SpecError, Topology, WaitTimeout
-from pytest_macvlan import netns as nsmod
-from pytest_macvlan import proc as procmod
-from pytest_macvlan.names import ifname_problem, netns_name_problem
-from pytest_macvlan.parse import parse_spec
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel import nsworker as nsmod
+from pytest_macvlan.kernel import processes as procmod
+from pytest_macvlan.kernel.privileges import missing_caps
+from pytest_macvlan.spec.names import ifname_problem, netns_name_problem
+from pytest_macvlan.spec.parse import parse_spec
 
 from .common import PAIR, net_fds
 from .robust_support import descendants

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel.privileges import missing_caps
 
 pytestmark = [pytest.mark.netlab, pytest.mark.skipif(bool(missing_caps()), reason=f"needs {', '.join(missing_caps())}")]
 
@@ -36,7 +36,7 @@ ETHERTYPE = "88b5"
 
 
 def cookie(ns):
-    from pytest_macvlan import netns as nsmod
+    from pytest_macvlan.kernel import nsworker as nsmod
 
     with nsmod.run_in(ns.fd, lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)) as s:
         return struct.unpack("Q", s.getsockopt(socket.SOL_SOCKET, 71, 8))[0]
@@ -122,7 +122,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan import factories
+from pytest_macvlan.plugin import factories
 
 SPEC = {{"netns": {{"a": {{"link": {{"v0": {{"type": "veth", "peer": {{"name": "v0", "netns": "b"}}}}}}}}, "b": {{}}}}}}
 shared = factories.topology(SPEC, scope="module")
@@ -130,7 +130,7 @@ pytestmark = pytest.mark.xdist_group("{group}")
 
 
 def record(topo, name):
-    from pytest_macvlan import netns as nsmod
+    from pytest_macvlan.kernel import nsworker as nsmod
 
     with nsmod.run_in(topo["a"].fd, lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)) as s:
         cookie = struct.unpack("Q", s.getsockopt(socket.SOL_SOCKET, 71, 8))[0]

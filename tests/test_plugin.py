@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel.privileges import missing_caps
 
 privileged = pytest.mark.skipif(bool(missing_caps()), reason="needs root")
 
@@ -21,8 +21,8 @@ peer = { name = "v0", netns = "b", addr = ["192.168.9.3/24"] }
 def test_dash_p_loads_the_plugin(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(netlab): pass")
     result = pytester.runpytest("-p", "pytest_macvlan", "--fixtures")
-    result.stdout.fnmatch_lines(["netlab -- *pytest_macvlan/plugin.py*"])
-    result.stdout.fnmatch_lines(["topology -- *pytest_macvlan/plugin.py*"])
+    result.stdout.fnmatch_lines(["netlab -- *pytest_macvlan/plugin/core.py*"])
+    result.stdout.fnmatch_lines(["topology -- *pytest_macvlan/plugin/core.py*"])
     result = pytester.runpytest("-p", "pytest_macvlan", "--help")
     result.stdout.fnmatch_lines(["*pytest-macvlan*", "*--netlab-require-privileges*"])
 
@@ -37,7 +37,7 @@ def test_without_the_plugin_nothing_is_loaded(pytester: pytest.Pytester) -> None
 def test_conftest_pytest_plugins_loads_it(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('pytest_plugins = ["pytest_macvlan"]')
     pytester.makepyfile(
-        "def test_x(request):\n    assert request.config.pluginmanager.has_plugin('pytest_macvlan.plugin')"
+        "def test_x(request):\n    assert request.config.pluginmanager.has_plugin('pytest_macvlan.plugin.core')"
     )
     pytester.runpytest().assert_outcomes(passed=1)
 
@@ -52,7 +52,7 @@ def test_report_header_names_kernel_privileges_and_features(pytester: pytest.Pyt
 
 @privileged
 def test_requires_kernel_marker_skips_naming_the_feature_or_fails_when_strict(pytester: pytest.Pytester) -> None:
-    from pytest_macvlan import features
+    from pytest_macvlan.kernel import features
 
     pytester.makepyfile("""
         import pytest
@@ -79,7 +79,7 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _no_capabilities(monkeypatch):
-    import pytest_macvlan.privileges as p
+    import pytest_macvlan.kernel.privileges as p
     monkeypatch.setattr(p, "effective_caps", lambda status_path="": 0)
 """
 
@@ -195,7 +195,7 @@ def test_factory_shares_a_module_scoped_topology_and_hooks_are_called(pytester: 
     pytester.makepyfile(
         test_shared="""
         import conftest
-        from pytest_macvlan import factories
+        from pytest_macvlan.plugin import factories
 
         pair = factories.topology("pair.toml", scope="module")
 

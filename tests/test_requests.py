@@ -8,9 +8,17 @@ from typing import Any
 
 import pytest
 
-from pytest_macvlan.netlink import Message, Request, _encode
-from pytest_macvlan.requests import add_address, add_neigh, add_route, bridge_port, create_link, link_up, set_link
-from pytest_macvlan.spec import MACVLAN_MODES, LinkRef, LinkSpec, RouteSpec
+from pytest_macvlan.kernel.messages import (
+    add_address,
+    add_neigh,
+    add_route,
+    bridge_port,
+    create_link,
+    link_up,
+    set_link,
+)
+from pytest_macvlan.kernel.rtnl import Message, Request, _encode
+from pytest_macvlan.spec.model import MACVLAN_MODES, LinkRef, LinkSpec, RouteSpec
 
 pyroute2 = pytest.importorskip("pyroute2")
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # noqa: E402

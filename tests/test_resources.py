@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_macvlan import NetLab, arp_request, icmp_echo_request
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel.privileges import missing_caps
 
 from .robust_support import children
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan import privileges, rootless
+from pytest_macvlan.kernel import privileges, rootless
 
 ROOT = Path(__file__).parent.parent
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel.privileges import missing_caps
 
 from .runner_state import diff, snapshot
 

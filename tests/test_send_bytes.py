@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_macvlan.send import frames_bytes
+from pytest_macvlan.capture.send import frames_bytes
 
 scapy_all = pytest.importorskip("scapy.all")
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_RR  # noqa: E402

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_macvlan.errors import SpecError
-from pytest_macvlan.parse import load_spec, parse_spec
-from pytest_macvlan.spec import LinkRef
+from pytest_macvlan.spec.model import LinkRef
+from pytest_macvlan.spec.parse import load_spec, parse_spec
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 

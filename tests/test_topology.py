@@ -20,8 +20,8 @@ from pytest_macvlan import (
     outgoing,
     vlan,
 )
-from pytest_macvlan.netns import runner_ns_inode
-from pytest_macvlan.privileges import missing_caps
+from pytest_macvlan.kernel.nsworker import runner_ns_inode
+from pytest_macvlan.kernel.privileges import missing_caps
 
 from .common import PAIR, net_fds
 

@@ -1,1 +1,1 @@
-"""Reports built from a run: the claims results (data model, JSON, Markdown, text table)."""
+"""Layer 5, reports: claim results as data, Markdown, HTML and topology pictures. No pytest."""

@@ -1,6 +1,6 @@
 """The claims results: one :class:`ClaimResult` per claim test, and their JSON, Markdown and text forms.
 
-This module knows nothing of pytest: :mod:`pytest_macvlan.claims` fills the results from the test
+This module knows nothing of pytest: :mod:`pytest_macvlan.plugin.claims` fills the results from the test
 reports and calls the writers here.
 
 Verdicts (one vocabulary, everywhere: terminal, Markdown, JSON):
@@ -283,6 +283,7 @@ def markdown(results: Iterable[ClaimResult], kernel: str) -> str:
         head = ARTICLE_MD if part == "article" else BEYOND_MD
         lines += ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
         for r in rows:
+            cells: tuple[str, ...]
             if part == "article":
                 said = f"「{r.source.quote}」 ({r.source.gloss})"
                 cells = (r.scenario, r.source.article or "", r.claim, said, r.verdict_text, r.evidence_text)

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .config import Config
-from .plugin import LAB_KEY, REPORTS_KEY
+from pytest_macvlan.plugin.config import Config
+from pytest_macvlan.plugin.core import LAB_KEY, REPORTS_KEY
 
 if TYPE_CHECKING:
-    from . import keep
-    from .capture import Capture
-    from .lab import NetLab
-    from .topology import Topology
+    from pytest_macvlan.capture.sniffer import Capture
+    from pytest_macvlan.topology import keep
+    from pytest_macvlan.topology.handles import Topology
+    from pytest_macvlan.topology.lab import NetLab
 
 KEPT_PROPERTY = "pytest-macvlan kept"
 PCAP_PROPERTY = "pytest-macvlan pcap"
@@ -89,7 +89,7 @@ class Debugging:
     def run(self) -> str:
         """This run's id, made when first needed (importing ``keep`` costs start-up time)."""
         if self._run is None:
-            from . import keep
+            from pytest_macvlan.topology import keep
 
             self._run = keep.new_run_id()
         return self._run
@@ -130,7 +130,7 @@ class Debugging:
         if not failed and not (self.settings.keep_pcaps and report.when == "call" and report.passed):
             return
         if failed:
-            from .diagram import live_of, render
+            from pytest_macvlan.topology.diagram import live_of, render
 
             for topo in topologies:
                 live = live_of(topo) if not topo.closed else None
@@ -166,7 +166,7 @@ class Debugging:
         failed = self._failed(node)
         if mode == "failed" and not failed:
             return
-        from . import keep
+        from pytest_macvlan.topology import keep
 
         pcaps = node.stash.get(_PCAPS_KEY, [])
         for topo in topologies:
@@ -198,7 +198,7 @@ class Debugging:
         ids = list(self.kept) + [i for i in self.reported if i not in self.kept]
         if not ids:
             return
-        from . import keep
+        from pytest_macvlan.topology import keep
 
         on_disk, _ = keep.load_all()
         records = {k.id: k for k in on_disk}

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .spec import LinkRef, LinkSpec, NetnsSpec, TopologySpec
+from pytest_macvlan.spec.model import LinkRef, LinkSpec, NetnsSpec, TopologySpec
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import namedns
-from .diagram import live_of, render
+from pytest_macvlan.kernel import mounts as namedns
+from pytest_macvlan.topology.diagram import live_of, render
 
 if TYPE_CHECKING:
-    from .topology import Topology
+    from pytest_macvlan.topology.handles import Topology
 
 PREFIX = "pmv-"
 BASE_DIR = Path("/run/pytest-macvlan")

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
-from . import netns
-from .errors import ClosedError, WaitTimeout
-from .frames import PACKET_OUTGOING, Frame
-from .pcap import write_pcapng
-from .predicates import PredLike, as_pred
+from pytest_macvlan.capture.frames import PACKET_OUTGOING, Frame
+from pytest_macvlan.capture.pcap import write_pcapng
+from pytest_macvlan.capture.predicates import PredLike, as_pred
+from pytest_macvlan.errors import ClosedError, WaitTimeout
+from pytest_macvlan.kernel import nsworker as netns
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263

@@ -18,8 +18,8 @@ import struct
 from ipaddress import IPv4Interface
 from typing import Any
 
-from .netlink import Message, Request
-from .spec import MACVLAN_MODES, IPAddress, LinkSpec, RouteSpec
+from pytest_macvlan.kernel.rtnl import Message, Request
+from pytest_macvlan.spec.model import MACVLAN_MODES, IPAddress, LinkSpec, RouteSpec
 
 RTM_NEWLINK = 16
 RTM_NEWADDR = 20

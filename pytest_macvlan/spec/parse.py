@@ -15,9 +15,8 @@ from ipaddress import ip_address, ip_interface, ip_network
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import SpecError
-from .names import ifname_problem, netns_name_problem, split_ref
-from .spec import (
+from pytest_macvlan.errors import SpecError
+from pytest_macvlan.spec.model import (
     KINDS,
     MACVLAN_MODES,
     IPAddress,
@@ -30,6 +29,7 @@ from .spec import (
     RouteSpec,
     TopologySpec,
 )
+from pytest_macvlan.spec.names import ifname_problem, netns_name_problem, split_ref
 
 SpecSource = str | os.PathLike[str] | Mapping[str, Any]
 T = TypeVar("T")

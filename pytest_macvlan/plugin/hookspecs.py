@@ -8,8 +8,8 @@ import pytest
 from pluggy import HookspecMarker
 
 if TYPE_CHECKING:
-    from .lab import NetLab
-    from .topology import Topology
+    from pytest_macvlan.topology.handles import Topology
+    from pytest_macvlan.topology.lab import NetLab
 
 hookspec = HookspecMarker("pytest")
 
@@ -17,7 +17,7 @@ hookspec = HookspecMarker("pytest")
 @hookspec
 def pytest_macvlan_topology_built(node: pytest.Item | pytest.Collector, topology: Topology) -> None:
     """A topology was built for ``node`` (a test item, or a module/class/session for a wider-scoped
-    topology from :func:`pytest_macvlan.factories.topology`)."""
+    topology from :func:`pytest_macvlan.plugin.factories.topology`)."""
 
 
 @hookspec

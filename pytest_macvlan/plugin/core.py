@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import features, privileges, rootless
-from .config import Config
-from .errors import KernelFeatureError
+from pytest_macvlan.errors import KernelFeatureError
+from pytest_macvlan.kernel import features, privileges, rootless
+from pytest_macvlan.plugin.config import Config
 
 if TYPE_CHECKING:
-    from .lab import NetLab
-    from .topology import Topology
+    from pytest_macvlan.topology.handles import Topology
+    from pytest_macvlan.topology.lab import NetLab
 
 LAB_KEY = pytest.StashKey["NetLab"]()
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -26,7 +26,7 @@ FIXTURES = ("netlab", "topology")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from . import hookspecs
+    from pytest_macvlan.plugin import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
@@ -60,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "requires_kernel(*features): skip (or fail, with --netlab-strict-features) unless the kernel has every "
-        "feature, e.g. requires_kernel('8021q'); see pytest_macvlan.features.DESCRIPTIONS for the names",
+        "feature, e.g. requires_kernel('8021q'); see pytest_macvlan.kernel.features.DESCRIPTIONS for the names",
     )
     config.stash[Config.KEY] = Config.from_pytest(config)
 
@@ -145,7 +145,7 @@ def netlab(request: pytest.FixtureRequest) -> Iterator[PytestLab]:
 def lab_for(request: pytest.FixtureRequest) -> Generator[PytestLab]:
     """The body of every lab fixture, whatever its scope: build, yield, tell the hooks, tear down."""
     _require_privileges(request.config)
-    from .lab import NetLab
+    from pytest_macvlan.topology.lab import NetLab
 
     node = request.node
     lab = NetLab(base=Path(request.path).parent)

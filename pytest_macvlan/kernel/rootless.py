@@ -25,7 +25,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import privileges
+from pytest_macvlan.kernel import privileges
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
@@ -107,7 +107,7 @@ def _write_maps(uid: int, gid: int) -> None:
 
 
 def _unshare(flags: int) -> None:
-    from .netns import _libc  # imported when needed: a root run never needs it
+    from pytest_macvlan.kernel.nsworker import _libc  # imported when needed: a root run never needs it
 
     if _libc.unshare(flags) != 0:
         err = ctypes.get_errno()

@@ -29,15 +29,23 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 
-from . import netns as nsmod
-from . import proc
-from .errors import BuildError
-from .features import feature_of_kind
-from .netlink import LinkInfo, Request, RtnlSocket
-from .requests import add_address, add_neigh, add_route, bridge_port, create_link, link_up, set_link
-from .spec import LinkRef, LinkSpec, NetnsSpec, TopologySpec
-from .topology import IFF_LOWER_UP, Link, Netns, Topology
-from .wait import wait_until
+from pytest_macvlan.errors import BuildError
+from pytest_macvlan.kernel import nsworker as nsmod
+from pytest_macvlan.kernel import processes as proc
+from pytest_macvlan.kernel.features import feature_of_kind
+from pytest_macvlan.kernel.messages import (
+    add_address,
+    add_neigh,
+    add_route,
+    bridge_port,
+    create_link,
+    link_up,
+    set_link,
+)
+from pytest_macvlan.kernel.rtnl import LinkInfo, Request, RtnlSocket
+from pytest_macvlan.spec.model import LinkRef, LinkSpec, NetnsSpec, TopologySpec
+from pytest_macvlan.topology.handles import IFF_LOWER_UP, Link, Netns, Topology
+from pytest_macvlan.wait import wait_until
 
 READY_TIMEOUT = 5.0
 TOOL_TIMEOUT = 30.0

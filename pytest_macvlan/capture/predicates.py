@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .frames import Frame
+from pytest_macvlan.capture.frames import Frame
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from . import netns
+from pytest_macvlan.kernel import nsworker as netns
 
 _TTL = re.compile(r"\bttl=(\d+)")
 _REPLY = re.compile(r"^\d+ bytes from ", re.M)

@@ -20,7 +20,7 @@ def missing_caps(caps: int | None = None) -> list[str]:
 
 
 def describe_missing(missing: list[str]) -> str:
-    from . import rootless
+    from pytest_macvlan.kernel import rootless
 
     why_not = rootless.status().describe()
     return (
@@ -31,7 +31,7 @@ def describe_missing(missing: list[str]) -> str:
 
 def mode() -> str:
     """A short description of the privilege mode for the report header."""
-    from . import rootless
+    from pytest_macvlan.kernel import rootless
 
     missing = missing_caps()
     if rootless.status().active:

@@ -85,9 +85,9 @@ _LINKS: list[tuple[str, str, dict[str, Any], str | None]] = [
 
 def probe() -> Features:
     """Probe the running kernel in a new, throwaway network namespace."""
-    from . import netns as nsmod
-    from .netlink import Request, RtnlSocket
-    from .requests import link_up, new_link
+    from pytest_macvlan.kernel import nsworker as nsmod
+    from pytest_macvlan.kernel.messages import link_up, new_link
+    from pytest_macvlan.kernel.rtnl import Request, RtnlSocket
 
     [(fd, sock)] = nsmod.create(1, lambda i, fd: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
     rtnl = RtnlSocket(fd, sock)
@@ -132,7 +132,7 @@ def probe() -> Features:
 def _tool(fd: int, argv: list[str]) -> tuple[bool, str]:
     if shutil.which(argv[0]) is None:
         return False, f"{argv[0]} is not installed"
-    from .proc import run
+    from pytest_macvlan.kernel.processes import run
 
     try:
         done = run(fd, argv, check=False, timeout=10)

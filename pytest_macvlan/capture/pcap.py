@@ -6,7 +6,7 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-from .frames import Frame
+from pytest_macvlan.capture.frames import Frame
 
 LINKTYPE_ETHERNET = 1
 _SHB, _IDB, _EPB = 0x0A0D0D0A, 0x00000001, 0x00000006

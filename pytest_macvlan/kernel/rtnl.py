@@ -4,7 +4,7 @@ A batch of requests goes to the kernel in as few ``send`` calls as possible (the
 processes every message of a buffer in order, synchronously), then all acks are read. Each
 request carries the spec entry it realises, so a kernel error names that entry.
 
-Every socket is created inside its namespace by :func:`pytest_macvlan.netns.socket_in` and
+Every socket is created inside its namespace by :func:`pytest_macvlan.kernel.nsworker.socket_in` and
 its namespace is checked (``SIOCGSKNS``) against the intended one before each batch.
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import netns
-from .errors import BuildError, KernelFeatureError
+from pytest_macvlan.errors import BuildError, KernelFeatureError
+from pytest_macvlan.kernel import nsworker as netns
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST = 0x1
@@ -72,7 +72,7 @@ class Failure:
 
     def error(self) -> BuildError:
         if self.feature is not None and self.errno == errno_mod.EOPNOTSUPP:
-            from .features import DESCRIPTIONS
+            from pytest_macvlan.kernel.features import DESCRIPTIONS
 
             what = DESCRIPTIONS.get(self.feature, self.feature)
             return KernelFeatureError(

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from . import keep, privileges
-from .errors import BuildError, SpecError
-from .names import netns_name_problem
+from pytest_macvlan.errors import BuildError, SpecError
+from pytest_macvlan.kernel import privileges
+from pytest_macvlan.spec.names import netns_name_problem
+from pytest_macvlan.topology import keep
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the kernel refused a build, a removal failed
@@ -52,8 +53,8 @@ def _missing(command: str, needed: Sequence[str]) -> bool:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .diagram import render
-    from .parse import load_spec
+    from pytest_macvlan.spec.parse import load_spec
+    from pytest_macvlan.topology.diagram import render
 
     try:
         spec = load_spec(Path(args.spec))
@@ -70,8 +71,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .lab import NetLab
-    from .parse import load_spec
+    from pytest_macvlan.spec.parse import load_spec
+    from pytest_macvlan.topology.lab import NetLab
 
     if args.name is not None:
         problem = netns_name_problem(args.name)

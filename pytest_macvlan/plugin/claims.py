@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .report.results import (
+from pytest_macvlan.report.results import (
     ClaimResult,
     ClaimSource,
     Evidence,
@@ -63,8 +63,8 @@ from .report.results import (
 )
 
 if TYPE_CHECKING:
-    from .lab import NetLab
-    from .topology import Topology
+    from pytest_macvlan.topology.handles import Topology
+    from pytest_macvlan.topology.lab import NetLab
 
 #: ``user_properties`` names; only strings travel, so xdist can ship them to the controller.
 PROP_CLAIM = "macvlan_claim"

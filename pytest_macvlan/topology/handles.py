@@ -14,15 +14,16 @@ from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Interface, ip_address
 from types import TracebackType
 
-from . import netns, proc
-from .capture import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_socket
-from .errors import ClosedError
-from .netlink import LinkInfo, RtnlSocket
-from .requests import add_neigh, bridge_port, set_link
-from .send import Sendable, frames_bytes
-from .spec import MACVLAN_MODE_NAMES, LinkRef, LinkSpec, TopologySpec
-from .undo import UndoFailure, UndoStack
-from .wait import wait_until
+from pytest_macvlan.capture.send import Sendable, frames_bytes
+from pytest_macvlan.capture.sniffer import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_socket
+from pytest_macvlan.errors import ClosedError
+from pytest_macvlan.kernel import nsworker as netns
+from pytest_macvlan.kernel import processes as proc
+from pytest_macvlan.kernel.messages import add_neigh, bridge_port, set_link
+from pytest_macvlan.kernel.rtnl import LinkInfo, RtnlSocket
+from pytest_macvlan.spec.model import MACVLAN_MODE_NAMES, LinkRef, LinkSpec, TopologySpec
+from pytest_macvlan.topology.undo import UndoFailure, UndoStack
+from pytest_macvlan.wait import wait_until
 
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000

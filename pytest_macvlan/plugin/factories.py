@@ -2,7 +2,7 @@
 
 In a conftest or test module::
 
-    from pytest_macvlan import factories
+    from pytest_macvlan.plugin import factories
 
     vepa = factories.topology("vepa.toml", scope="module")
 
@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import pytest
 
-from .plugin import lab_for
-from .topology import Topology
+from pytest_macvlan.plugin.core import lab_for
+from pytest_macvlan.topology.handles import Topology
 
 Scope = Literal["session", "package", "module", "class", "function"]
 

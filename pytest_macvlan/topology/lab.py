@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
-from .build import build
-from .parse import SpecSource, load_spec
-from .spec import TopologySpec
-from .topology import Topology
-from .undo import UndoFailure
+from pytest_macvlan.spec.model import TopologySpec
+from pytest_macvlan.spec.parse import SpecSource, load_spec
+from pytest_macvlan.topology.builder import build
+from pytest_macvlan.topology.handles import Topology
+from pytest_macvlan.topology.undo import UndoFailure
 
 
 class NetLab:

@@ -1,0 +1,10 @@
+"""Layer 4, topologies: building a spec on the kernel and the handles that view the result.
+
+- :mod:`.builder`: turns a :class:`~pytest_macvlan.spec.model.TopologySpec` into namespaces and
+  links, owns the undo stack while it works, and hands over a finished :class:`~.handles.Topology`;
+- :mod:`.handles`: :class:`~.handles.Topology`, :class:`~.handles.Netns`, :class:`~.handles.Link`;
+- :mod:`.undo`: the LIFO undo stack each topology owns;
+- :mod:`.lab`: :class:`~.lab.NetLab`, many topologies torn down together;
+- :mod:`.keep`: kept topologies (names under ``/run/netns``) for a human to inspect;
+- :mod:`.diagram`: a text picture of a topology.
+"""
