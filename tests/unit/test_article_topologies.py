@@ -199,9 +199,9 @@ def test_spec_uses_the_articles_names(spec: str, what: str, expected: Any, line:
         got = actual(topo, what)
     except (KeyError, StopIteration):
         pytest.fail(f"{spec}: {what.split()[0]} is missing; the article has it (L{line}: {text})")
-    if isinstance(got, list) and not isinstance(expected, list):
-        assert expected in got, f"{spec}: {what} is {got}, the article (L{line}) has {expected}"
-    elif isinstance(got, tuple) and isinstance(expected, tuple):
+    if (isinstance(got, list) and not isinstance(expected, list)) or (
+        isinstance(got, tuple) and isinstance(expected, tuple)
+    ):
         assert expected in got, f"{spec}: {what} is {got}, the article (L{line}) has {expected}"
     else:
         assert got == expected, f"{spec}: {what} is {got!r}, the article (L{line}) has {expected!r}"
