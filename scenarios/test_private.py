@@ -332,7 +332,7 @@ def test_parent_does_not_hand_the_flood_to_macvl3(topology: Topology) -> None:
 def test_bridge_ip_leaves_layer2_forwarding(topology: Topology) -> None:
     """Before and after the article's step (L868): ns1 reaches ns2 (through the hairpin, with the
     static entries) and ns3 (across the bridge), the frames take the same ports with the same
-    MACs (each time from an empty forwarding table). What the address adds: test_br answers for 192.168.9.1 (it did not before)."""
+    MACs. What the address adds: test_br answers for 192.168.9.1 (it did not before)."""
     ns1 = topology["ns1"]
     mac1, mac3 = topology.link("ns1/macvl1").mac, topology.link("ns3/macvl3").mac
     topology.apply(STATIC_NEIGHBOURS)
