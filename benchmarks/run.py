@@ -15,6 +15,9 @@ Sections (README.md, "Performance", says what each measures and the targets):
 - ``scale``: 100..1,000 macvlans on one parent; 25..200 namespaces; build and teardown, with a
   least-squares fit of time against size (the growth per element) and the log-log slope.
 - ``suite``: wall time of ``pytest -p pytest_macvlan scenarios``, serial and with ``-n 2``.
+- ``efficiency``: the article's "more efficient" (L7): UDP throughput and round trips between two
+  namespaces over bridge-mode macvlans against veth pairs and a bridge, alternated
+  (``benchmarks/efficiency.py``); the ratios macvlan / bridge.
 
 Every number is a median over repeated runs with its p10-p90 spread. Nothing is created in the
 namespace this runs in: the plugin builds in namespaces of its own, the ``ip`` scripts run in a
@@ -44,7 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks import specs  # noqa: E402
+from benchmarks import efficiency, specs  # noqa: E402
 from benchmarks.ipbatch import Baseline, plan  # noqa: E402
 from pytest_macvlan.errors import KernelFeatureError, WaitTimeout  # noqa: E402
 from pytest_macvlan.kernel import nsworker as nsmod  # noqa: E402
@@ -489,6 +492,16 @@ def fmt(s: dict[str, Any], unit: str, digits: int = 1) -> str:
     return f"{s['median']:.{digits}f} {unit} ({s['p10']:.{digits}f}-{s['p90']:.{digits}f})"
 
 
+def bench_efficiency(args: argparse.Namespace) -> dict[str, Any]:
+    from pytest_macvlan.topology.lab import NetLab
+
+    with NetLab() as lab:
+        result = efficiency.measure(lab, rounds=3) if args.quick else efficiency.measure(lab)
+    for line in result.lines():
+        print(f"   {line}", flush=True)
+    return result.to_json()
+
+
 def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Rows of (what, measured: median (p10-p90), target, verdict)."""
     rows: list[tuple[str, str, str, str]] = []
@@ -588,6 +601,25 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     for name, r in results.get("suite", {}).items():
         rows.append((f"scenarios suite, {name}", f"{r['median']:.1f} s ({r['result']})", "-", "-"))
+    e = results.get("efficiency")
+    if e:
+        m, b = e["macvlan"], e["bridge"]
+        rows.append(
+            (
+                "efficiency: UDP throughput, macvlan / veth+bridge",
+                f"x{e['throughput_ratio']:.2f} ({m['mbit_s']:.0f} vs {b['mbit_s']:.0f} Mbit/s)",
+                "> 1 (L7)",
+                verdict(e["throughput_ratio"] > 1),
+            )
+        )
+        rows.append(
+            (
+                "efficiency: round trip, macvlan / veth+bridge",
+                f"x{e['latency_ratio']:.2f} ({m['rtt_us']:.1f} vs {b['rtt_us']:.1f} us)",
+                "< 1 (L7)",
+                verdict(e["latency_ratio"] < 1),
+            )
+        )
     return rows
 
 
@@ -608,7 +640,7 @@ def dump_json(results: dict[str, Any]) -> str:
     return re.sub(r"\[\s*([-0-9.eE,\s]*?)\s*\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text) + "\n"
 
 
-SECTIONS = ("build", "latency", "burst", "startup", "scale", "suite")
+SECTIONS = ("build", "latency", "burst", "startup", "scale", "suite", "efficiency")
 
 
 def calibration_ms() -> float:
@@ -695,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
                         results[name] = bench_scale(args, settle, base)
                     elif name == "suite":
                         results[name] = bench_suite(args)
+                    elif name == "efficiency":
+                        results[name] = bench_efficiency(args)
     finally:
         settle.close()
     results["meta"]["loadavg_end"] = os.getloadavg()
