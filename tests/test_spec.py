@@ -270,3 +270,11 @@ def test_error_names_the_file(tmp_path: Path) -> None:
 def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="cannot read spec"):
         load_spec(str(tmp_path / "nope.toml"))
+
+
+def test_emulates_is_free_text_shown_nowhere_but_diagrams() -> None:
+    spec = load_spec({"netns": {"lan": {"emulates": "the LAN switch"}, "a": {}}})
+    assert [ns.emulates for ns in spec.netns] == ["the LAN switch", None]
+    for bad in ("", "  ", 3):
+        with pytest.raises(SpecError, match=r"netns\.lan\.emulates"):
+            load_spec({"netns": {"lan": {"emulates": bad}}})

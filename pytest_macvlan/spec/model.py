@@ -100,6 +100,9 @@ class NetnsSpec:
     nft: str | None = None
     routes: tuple[RouteSpec, ...] = ()
     neighs: tuple[NeighSpec, ...] = ()
+    #: What this namespace stands in for when it emulates part of a reference setup (a LAN
+    #: switch, a public host...): shown in diagrams; no effect on the build.
+    emulates: str | None = None
 
 
 @dataclass(frozen=True)

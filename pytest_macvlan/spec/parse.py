@@ -38,7 +38,7 @@ T = TypeVar("T")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _SYSCTL_KEY = re.compile(r"^net(\.[A-Za-z0-9_/-]+)+$")
 _TOP_KEYS = {"netns", "description"}
-_NETNS_KEYS = {"link", "ipv6", "sysctl", "iptables", "nft", "route", "neigh"}
+_NETNS_KEYS = {"link", "ipv6", "sysctl", "iptables", "nft", "route", "neigh", "emulates"}
 _COMMON_LINK_KEYS = {"type", "address", "addr", "mtu", "up", "promisc", "master", "hairpin"}
 _KIND_KEYS: dict[str, set[str]] = {
     "bridge": {"ageing_time", "stp"},
@@ -365,7 +365,10 @@ class _Parser:
             self.neigh(name, self.table(n, f"{entry}.neigh[{i}]"), f"{entry}.neigh[{i}]", links)
             for i, n in enumerate(self.list(t, "neigh", entry))
         )
-        return NetnsSpec(name, entry, bool(ipv6), tuple(sysctl), iptables, nft, routes, neighs)
+        emulates = self.typed(t, "emulates", str, entry)
+        if emulates is not None and not emulates.strip():
+            raise self.fail(f"{entry}.emulates", "say what the namespace stands for, or leave the key out")
+        return NetnsSpec(name, entry, bool(ipv6), tuple(sysctl), iptables, nft, routes, neighs, emulates)
 
     def list(self, t: Mapping[str, Any], key: str, entry: str) -> list[Any]:
         value = t.get(key, [])

@@ -170,6 +170,8 @@ def render(spec: TopologySpec, live: Live | None = None) -> str:
         kept = live.netns_names.get(ns.name)
         if kept:
             head += f" = {kept}"
+        if ns.emulates:
+            head += f" [emulated: {ns.emulates}]"
         body = by_ns[ns.name] or ["(no links)"]
         bodies.append((head, body + [f"- {line}" for line in _netns_lines(ns)]))
     width = max([len(t) + 6 for t, _ in bodies] + [len(line) + 4 for _, body in bodies for line in body] + [40])

@@ -14,6 +14,7 @@ import pytest
 
 from pytest_macvlan.spec.model import LinkRef, TopologySpec
 from pytest_macvlan.spec.parse import load_spec
+from pytest_macvlan.topology.diagram import render
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
@@ -226,3 +227,22 @@ def test_the_cited_line_says_it(line: int, text: str) -> None:
         pytest.skip(f"the article is not here ({ARTICLE}): the cited lines cannot be checked")
     lines = ARTICLE.read_text(encoding="utf-8").splitlines()
     assert text in lines[line - 1], f"L{line}: {lines[line - 1]!r} does not contain {text!r}"
+
+
+#: Namespaces that stand in for parts of the article's setup the emulation must replace.
+EMULATED = {"lan", "gw", "public", "other"}
+
+
+def test_emulated_parts_say_so_and_the_diagram_marks_them() -> None:
+    """The LAN and its switch, the gateway and what is behind it, the public host (203.0.113.66
+    for the article's public address): each says what it emulates, and the diagram shows it;
+    the article's own parts do not."""
+    for path in SCENARIOS.glob("*.toml"):
+        spec = load_spec(path)
+        picture = render(spec)
+        for ns in spec.netns:
+            if ns.name in EMULATED:
+                assert ns.emulates, f"{path.name}: netns {ns.name} emulates what?"
+                assert f"netns {ns.name} [emulated: {ns.emulates}]" in picture, picture
+            else:
+                assert ns.emulates is None, f"{path.name}: netns {ns.name} is the article's own"
