@@ -350,7 +350,7 @@ def test_bridge_ip_leaves_layer2_forwarding(topology: Topology) -> None:
             "to ns3": (icmp_echo_request(src=NS1, dst=NS3), ((veth1_br, incoming), (veth2_br, outgoing))),
             "from ns3": (icmp_echo_reply(src=NS3, dst=NS1), ((veth2_br, incoming), (veth1_br, outgoing))),
         }
-        seen = []
+        seen: list[tuple[str, str, str, str]] = []
         for what, (pred, hops) in path.items():
             for cap, way in hops:
                 [frame] = cap.wait_for(pred & way)
