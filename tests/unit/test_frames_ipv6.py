@@ -12,10 +12,10 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import (
     ICMPv6EchoReply,
     ICMPv6EchoRequest,
+    ICMPv6MLDMultAddrRec,
     ICMPv6MLQuery,
     ICMPv6MLReport,
     ICMPv6MLReport2,
-    ICMPv6MLDMultAddrRec,
     ICMPv6ND_NA,
     ICMPv6ND_NS,
     ICMPv6ND_RA,
