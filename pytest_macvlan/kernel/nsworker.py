@@ -9,7 +9,6 @@ so no code path depends on which namespace the calling thread happens to be in.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import queue
@@ -19,29 +18,21 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
-CLONE_NEWNET = 0x40000000
+from pytest_macvlan.kernel import libc
+from pytest_macvlan.kernel.libc import CLONE_NEWNET
+
 SIOCGSKNS = 0x894C  # ioctl: open the network namespace a socket belongs to
 T = TypeVar("T")
-
-# The interpreter is linked against libc: its symbols are already loaded (find_library would
-# spawn ldconfig, which costs milliseconds at every start).
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def setns(fd: int) -> None:
     """Move the *calling thread* into the network namespace ``fd`` refers to."""
-    _check(_libc.setns(fd, CLONE_NEWNET), "setns(CLONE_NEWNET)")
+    libc.setns(fd, CLONE_NEWNET)
 
 
 def unshare_net() -> None:
     """Move the *calling thread* into a new, empty network namespace."""
-    _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+    libc.unshare(CLONE_NEWNET)
 
 
 def ns_inode(fd: int) -> int:
