@@ -85,6 +85,74 @@ RTA_PRIORITY = 6
 NDA_DST = 1
 NDA_LLADDR = 2
 
+# Run-time changes, queries and the kinds beyond veth/macvlan/bridge/vlan.
+NLM_F_DUMP_INTR = 0x10
+RTM_DELLINK = 17
+RTM_SETLINK = 19
+RTM_DELADDR = 21
+RTM_GETADDR = 22
+RTM_DELROUTE = 25
+RTM_GETROUTE = 26
+RTM_DELNEIGH = 29
+RTM_GETNEIGH = 30
+RTM_NEWMDB = 84
+RTM_GETMDB = 86
+AF_BRIDGE = 7
+IFF_ALLMULTI = 0x200
+IFA_F_NODAD = 0x02
+IFA_F_DADFAILED = 0x08
+IFA_F_TENTATIVE = 0x40
+IFA_FLAGS = 8
+NUD_NOARP = 0x40
+NUD_REACHABLE = 0x02
+NTF_SELF = 0x02
+NTF_MASTER = 0x04
+NTF_STICKY = 0x40
+NDA_VLAN = 5
+NDA_MASTER = 9
+RTA_TABLE = 15
+IFLA_EXT_MASK = 29
+IFLA_AF_SPEC = 26
+RTEXT_FILTER_BRVLAN = 1 << 1
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+IFLA_BRIDGE_FLAGS = 0
+IFLA_BRIDGE_VLAN_INFO = 2
+BRIDGE_FLAGS_MASTER = 1
+BRIDGE_FLAGS_SELF = 2
+BRIDGE_VLAN_INFO_PVID = 0x2
+BRIDGE_VLAN_INFO_UNTAGGED = 0x4
+IFLA_BR_VLAN_FILTERING = 7
+IFLA_BR_VLAN_PROTOCOL = 8
+IFLA_BR_MCAST_SNOOPING = 23
+IFLA_BR_VLAN_DEFAULT_PVID = 39
+#: Bridge-port attributes (``IFLA_BRPORT_*``) by iproute2's flag names.
+IFLA_BRPORT = {
+    "hairpin": 4,
+    "learning": 8,
+    "flood": 9,
+    "mcast_flood": 27,
+    "bcast_flood": 30,
+    "neigh_suppress": 32,
+    "isolated": 33,
+}
+IFLA_VLAN_PROTOCOL = 5
+IFLA_MACVLAN_FLAGS = 2
+IFLA_MACVLAN_BC_QUEUE_LEN = 7
+IFLA_IPVLAN_MODE = 1
+IFLA_IPVLAN_FLAGS = 2
+IFLA_VRF_TABLE = 1
+IFLA_BOND_MODE = 1
+IFLA_VXLAN_ID = 1
+IFLA_VXLAN_GROUP = 2
+IFLA_VXLAN_LINK = 3
+IFLA_VXLAN_LOCAL = 4
+IFLA_VXLAN_LEARNING = 7
+IFLA_VXLAN_PORT = 15
+IFLA_VXLAN_GROUP6 = 16
+IFLA_VXLAN_LOCAL6 = 17
+BE16 = struct.Struct("!H")
+S32 = struct.Struct("=i")
+
 NLA_HDR = struct.Struct("=HH")
 IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
