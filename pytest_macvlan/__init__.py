@@ -31,7 +31,15 @@ _EXPORTS = {
     },
     **{
         name: "errors"
-        for name in ("BuildError", "ClosedError", "KernelFeatureError", "MacvlanError", "SpecError", "WaitTimeout")
+        for name in (
+            "BuildError",
+            "ChangeError",
+            "ClosedError",
+            "KernelFeatureError",
+            "MacvlanError",
+            "SpecError",
+            "WaitTimeout",
+        )
     },
     **{
         name: "capture.predicates"
@@ -83,6 +91,7 @@ __all__ = [
     "Address",
     "BridgeVlan",
     "BuildError",
+    "ChangeError",
     "Capture",
     "ClosedError",
     "FdbEntry",
@@ -199,7 +208,7 @@ if TYPE_CHECKING:
         vlan,
     )
     from .capture.sniffer import Capture
-    from .errors import BuildError, ClosedError, KernelFeatureError, MacvlanError, SpecError, WaitTimeout
+    from .errors import BuildError, ChangeError, ClosedError, KernelFeatureError, MacvlanError, SpecError, WaitTimeout
     from .kernel.processes import PingResult
     from .kernel.queries import Address, BridgeVlan, FdbEntry, LinkState, MdbEntry, Neighbour, Route
     from .spec.model import TopologySpec

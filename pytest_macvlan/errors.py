@@ -50,4 +50,8 @@ class WaitTimeout(MacvlanError, AssertionError):
 
 class ChangeError(BuildError):
     """The kernel refused a run-time change (``Link.set``, ``Netns.add_route``, ...): ``errno``
-    and the kernel's extended-ack text are in the message; ``entry`` names the change."""
+    and the kernel's extended-ack text (``extack``, also in the message); ``entry`` names the change."""
+
+    def __init__(self, entry: str, errno: int, message: str, extack: str = "") -> None:
+        self.extack = extack
+        super().__init__(entry, errno, message)

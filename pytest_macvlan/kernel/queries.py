@@ -694,8 +694,10 @@ def _vxlan(f: dict[str, object], d: dict[str, int | str], data: bytes) -> None:
 
 def _tun(f: dict[str, object], d: dict[str, int | str], data: bytes) -> None:
     for t, v in _attrs(data):
-        if t == 3:  # IFLA_TUN_TYPE: IFF_TUN 1, IFF_TAP 2
+        if t == 3:  # IFLA_TUN_TYPE: IFF_TUN 1, IFF_TAP 2 (a tap is named by its type, as the spec does)
             d["type"] = {1: "tun", 2: "tap"}.get(_u(v), str(_u(v)))
+            if d["type"] == "tap":
+                f["kind"] = "tap"
         elif t == 6:
             d["persist"] = _u(v)
 
@@ -835,8 +837,13 @@ def parse_route(payload: bytes) -> Route | None:
 # -- neighbours, FDB ----------------------------------------------------------------------------
 
 
-def neighbours(rtnl: RtnlSocket, version: int | None = None, index: int | None = None) -> list[Neighbour]:
-    """The neighbour tables (ARP and IPv6 ND), IPv4 and IPv6 unless ``version`` says which."""
+def neighbours(
+    rtnl: RtnlSocket, version: int | None = None, index: int | None = None, *, noarp: bool = False
+) -> list[Neighbour]:
+    """The neighbour tables (ARP and IPv6 ND), IPv4 and IPv6 unless ``version`` says which.
+
+    Entries in state ``NOARP`` (the kernel's own, for multicast addresses) are left out unless
+    ``noarp``, as ``ip neigh show`` does."""
     body = _NDMSG.pack(_family_of(version), 0, 0, 0, 0)
     out = []
     for mtype, payload in query(rtnl, RTM_GETNEIGH, body, dump=True, what="dump neighbours"):
@@ -844,6 +851,8 @@ def neighbours(rtnl: RtnlSocket, version: int | None = None, index: int | None =
             continue
         family, ifindex, state, flags, _type = _NDMSG.unpack_from(payload)
         if family not in (socket.AF_INET, socket.AF_INET6) or (index is not None and ifindex != index):
+            continue
+        if state & NUD_NOARP and not noarp:
             continue
         dst = lladdr = None
         for t, v in _attrs(payload, _NDMSG.size):
@@ -894,7 +903,7 @@ def mdb(rtnl: RtnlSocket, bridge: int | None = None) -> list[MdbEntry]:
     body = _BRPORT.pack(AF_BRIDGE, 0)
     out: list[MdbEntry] = []
     for mtype, payload in query(rtnl, RTM_GETMDB, body, dump=True, what="dump mdb"):
-        if mtype != RTM_NEWMDB:
+        if mtype not in (RTM_NEWMDB, RTM_GETMDB):  # a dump answers with RTM_GETMDB messages
             continue
         _family, brindex = _BRPORT.unpack_from(payload)
         if bridge is not None and brindex != bridge:

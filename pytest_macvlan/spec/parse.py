@@ -229,7 +229,7 @@ class _Parser:
         if kind not in KINDS:
             raise self.fail(f"{entry}.type", f"unknown link type {kind!r} (supported: {', '.join(KINDS)})")
         self.keys(t, _COMMON_LINK_KEYS | _KIND_KEYS[kind], entry, f"a {kind} link")
-        common = self.link_options(t, entry)
+        common = self.link_options(t, entry, kind_keys=_KIND_KEYS[kind])
         ref = LinkRef(ns, name)
         if kind == "bridge":
             return [self.bridge(ref, t, entry, common)]
@@ -352,7 +352,9 @@ class _Parser:
             **common,
         )
 
-    def link_options(self, t: Mapping[str, Any], entry: str) -> dict[str, Any]:
+    def link_options(self, t: Mapping[str, Any], entry: str, kind_keys: set[str] = set()) -> dict[str, Any]:  # noqa: B006
+        """The options every kind has; a key that is also one of the kind's own (a vxlan's
+        ``learning``) is the kind's."""
         address = self.mac(t["address"], f"{entry}.address") if "address" in t else None
         addrs = tuple(self.interface(a, f"{entry}.addr") for a in self.str_list(t, "addr", entry))
         mtu = self.typed(t, "mtu", int, entry)
@@ -364,6 +366,8 @@ class _Parser:
         hairpin = self.typed(t, "hairpin", bool, entry)
         port: list[tuple[str, bool]] = []
         for flag in PORT_FLAGS:
+            if flag in kind_keys:
+                continue
             value = self.typed(t, flag, bool, entry)
             if value is not None and master is None:
                 raise self.fail(f"{entry}.{flag}", f"{flag} is a bridge-port option: it needs 'master'")

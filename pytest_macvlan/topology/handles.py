@@ -324,7 +324,7 @@ class Netns:
         self._open()
         failure = self.rtnl.apply(requests)
         if failure is not None:
-            raise ChangeError(failure.entry, failure.errno, failure.describe())
+            raise ChangeError(failure.entry, failure.errno, failure.describe(), failure.extack)
 
     def add_neigh(self, to: str, lladdr: str, dev: str) -> None:
         """``ip neigh replace TO lladdr LLADDR dev DEV nud permanent``."""
@@ -731,7 +731,8 @@ class Link:
 
     def move(self, to: Netns | str) -> Link:
         """``ip link set NAME netns NS``: into another namespace of the topology. This handle
-        follows the link (its index there may differ); returns it."""
+        follows the link (its index there may differ); returns it. As with ``ip``, the kernel
+        brings a moved link down and it keeps no addresses: ``set(up=True)`` it there."""
         target = to if isinstance(to, Netns) else self.netns.topology.netns(to)
         if target is self.netns:
             return self
