@@ -195,8 +195,8 @@ def create_link(
             data += _u32(IFLA_BR_AGEING_TIME, spec.ageing_time)
         if spec.stp is not None:
             data += _u32(IFLA_BR_STP_STATE, int(spec.stp))
-        if spec.vlan_filtering is not None:
-            data += _u8(k.IFLA_BR_VLAN_FILTERING, int(spec.vlan_filtering))
+        if spec.vlan_filtering:  # off is the default; a kernel without VLAN filtering refuses the attribute
+            data += _u8(k.IFLA_BR_VLAN_FILTERING, 1)
         if spec.bridge_vlan_protocol is not None:
             data += _be16(k.IFLA_BR_VLAN_PROTOCOL, VLAN_PROTOCOLS[spec.bridge_vlan_protocol])
         if spec.vlan_default_pvid is not None:
