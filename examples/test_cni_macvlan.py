@@ -14,8 +14,8 @@ container runtime starts a plugin: environment ``CNI_COMMAND``, ``CNI_NETNS`` (h
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
