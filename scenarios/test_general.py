@@ -21,8 +21,8 @@ from pytest_macvlan import (
     src_mac,
 )
 from pytest_macvlan.kernel.queries import LinkState
+from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, IFF_UP
 from pytest_macvlan.plugin.core import PytestLab
-from pytest_macvlan.topology.handles import IFF_LOWER_UP, IFF_UP
 from pytest_macvlan.wait import wait_until
 
 pytestmark = pytest.mark.topology("general.toml")

@@ -198,7 +198,8 @@ class _Builder:
         except BaseException:
             self.undo.unwind()
             raise
-        namespaces = {name: (self.fds[name], self.rtnl[name]) for name in self.delta.new_netns}
+        new = [ns.name for ns in self.delta.netns if ns.name in self.delta.new_netns]  # in the spec's order
+        namespaces = {name: (self.fds[name], self.rtnl[name]) for name in new}
         return Built(self.undo, namespaces, self.infos)
 
     def run(self) -> None:
@@ -423,6 +424,11 @@ class _Builder:
                     own=link.kind == "bridge",
                 )
                 out.append(_Step(link.netns, req))
+        for link in self.delta.links:
+            if link.kind == "bridge" and link.mtu:
+                # Its MTU given at creation follows its ports' (the kernel adjusts it as each joins);
+                # set again after them, it is the user's and stays.
+                out.append(_Step(link.netns, set_link(self.index[link.ref], f"{link.entry}.mtu", mtu=link.mtu)))
         nodad = {ns.name for ns in self.spec.netns if ns.nodad}
         addrs = [(link.ref, a) for link in self.delta.links for a in link.addrs] + list(self.delta.addrs)
         for ref, addr in addrs:
@@ -529,6 +535,8 @@ class _Builder:
             assert link.peer is not None
             return self.spec.link(link.peer).up
         if link.kind in ("bridge", "bond"):
+            if link.stp:  # its ports listen and learn for 2 x forward_delay (30 s) before it carries
+                return False
             if self._ports is None:
                 self._ports = {}
                 for p in self.spec.links:

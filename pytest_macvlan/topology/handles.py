@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Iterable, Iterator, Mapping
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface, ip_network
 from types import TracebackType
+from typing import SupportsIndex, overload
 
 from pytest_macvlan.capture.send import Sendable, frames_bytes
 from pytest_macvlan.capture.sniffer import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_socket
@@ -241,7 +242,7 @@ class Netns:
         cached = links.get(ref)
         if cached is not None and cached.ifindex == state.index and cached.netns is self:
             return cached
-        spec = cached.spec if cached is not None else None
+        spec = cached._spec if cached is not None else None
         link = links[ref] = Link(self, state.name, state.index, spec)
         return link
 
@@ -429,7 +430,8 @@ class Netns:
 
 
 class NeighbourTable(list[Neighbour]):
-    """Neighbour records (IPv4 and IPv6); ``table.get("192.168.9.3")`` is the MAC it resolves to."""
+    """Neighbour records (IPv4 and IPv6), a list; indexed by an address it is a mapping to MACs:
+    ``table["192.168.9.3"]`` (``KeyError`` if it has none), ``table.get(...)``, ``"..." in table``."""
 
     def get(self, dst: str, default: str | None = None) -> str | None:
         want = ip_address(dst)
@@ -437,6 +439,25 @@ class NeighbourTable(list[Neighbour]):
             if n.dst == want and n.lladdr:
                 return n.lladdr
         return default
+
+    @overload
+    def __getitem__(self, key: SupportsIndex) -> Neighbour: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[Neighbour]: ...
+    @overload
+    def __getitem__(self, key: str) -> str: ...
+    def __getitem__(self, key: SupportsIndex | slice | str) -> Neighbour | list[Neighbour] | str:
+        if isinstance(key, str):
+            mac = self.get(key)
+            if mac is None:
+                raise KeyError(f"no neighbour entry with a MAC for {key} (have: {', '.join(str(n) for n in self)})")
+            return mac
+        return super().__getitem__(key)
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, str):
+            return self.get(item) is not None
+        return super().__contains__(item)
 
 
 class Membership:
@@ -485,16 +506,28 @@ class Link:
 
     Every property asks the kernel (one ``RTM_GETLINK``, or ``RTM_GETADDR`` for addresses) on
     each access: after a program under test changes the MAC, the mode or the addresses, the
-    handle says so. ``spec`` is the spec entry that declared it (None for a link made some other
-    way, e.g. by a program under test).
+    handle says so. ``spec`` is the spec entry that declared it; ``declared`` is False for a link
+    made some other way (by a program under test).
     """
 
     def __init__(self, netns: Netns, name: str, ifindex: int, spec: LinkSpec | None = None) -> None:
         self.netns = netns
         self.name = name
         self.ifindex = ifindex
-        self.spec = spec
+        self._spec = spec
         self._tx: socket.socket | None = None
+
+    @property
+    def declared(self) -> bool:
+        """Was this link declared in the spec (or a fragment)? False for one a program made."""
+        return self._spec is not None
+
+    @property
+    def spec(self) -> LinkSpec:
+        """The spec entry that declared this link (``LookupError`` for one made some other way)."""
+        if self._spec is None:
+            raise LookupError(f"link {self.ref} was not declared in the spec (a program made it?)")
+        return self._spec
 
     @property
     def ref(self) -> str:

@@ -26,10 +26,7 @@ from pytest_macvlan import (
     src_mac,
     wait_until,
 )
-from pytest_macvlan.kernel.privileges import missing_caps
 from pytest_macvlan.plugin.core import PytestLab
-
-pytestmark = [pytest.mark.netlab, pytest.mark.skipif(bool(missing_caps()), reason=f"needs {', '.join(missing_caps())}")]
 
 #: A bridge ``br0`` in ``h`` with two ports, ``a``'s ``e1`` (192.168.9.2) and ``b``'s ``e2`` (.3).
 BRIDGED: dict[str, Any] = {
@@ -94,7 +91,7 @@ def test_a_link_a_program_makes_gets_a_handle(topology: Topology) -> None:
     a.run("ip", "addr", "add", "192.168.9.30/24", "dev", "x0")
     a.run("ip", "link", "set", "x0", "up")
     x0 = a.wait_link("x0", up=True)
-    assert x0 is topology.link("a/x0") and x0.spec is None
+    assert x0 is topology.link("a/x0") and not x0.declared
     assert (x0.kind, x0.mode, x0.ipv4) == ("macvlan", "bridge", "192.168.9.30")
     assert {link.name for link in a.links()} == {"lo", "e1", "m1", "x0"}
     cap = x0.sniff()
@@ -237,7 +234,7 @@ def test_ipv6_build_returns_after_dad_and_ping6_works_at_once(topology: Topology
 
 
 def test_duplicate_ipv6_address_fails_the_build_naming_it(netlab: PytestLab) -> None:
-    spec = {
+    spec: dict[str, Any] = {
         "netns": {
             "a": {
                 "ipv6": True,

@@ -137,6 +137,6 @@ def test_ping_command_is_checked() -> None:
     assert limit == 7.0
     for bad in (("example.com",), ("192.168.9.1", 0), ("2001:db8::1", 1, 1.0, 0.2, None, True)):
         with pytest.raises(ValueError):
-            command(*bad)  # type: ignore[arg-type]
+            command(*bad)
     with pytest.raises(ValueError, match="interface"):
         command("192.168.9.1", interface="a b")
