@@ -504,6 +504,8 @@ def bench_live(args: argparse.Namespace, settle: Settler) -> dict[str, Any]:
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
     from pytest_macvlan.kernel import queries
+    from pytest_macvlan.kernel.linkstate import parse_link
+    from pytest_macvlan.kernel.rtnl import RTM_GETLINK, RTM_NEWLINK
 
     reps = args.reps or (10 if args.quick else 40)
     reads = 200 if args.quick else 1000
@@ -531,11 +533,11 @@ def bench_live(args: argparse.Namespace, settle: Settler) -> dict[str, Any]:
                 link.ipv4  # noqa: B018
                 ipv4_us.append((time.perf_counter() - t0) * 1e6)
             body = queries._GETLINK_BY_INDEX.pack(0, 0, link.ifindex, 0, 0) + queries._EXT_MASK
-            [(_t, payload)] = queries.query(link.netns.rtnl, queries.RTM_GETLINK, body, dump=False, what="bench")
-            data = struct.pack("=IHHII", 16 + len(payload), queries.RTM_NEWLINK, 0, 1, 0) + payload
+            [(_t, payload)] = queries.query(link.netns.rtnl, RTM_GETLINK, body, dump=False, what="bench")
+            data = struct.pack("=IHHII", 16 + len(payload), RTM_NEWLINK, 0, 1, 0) + payload
             for _ in range(50):
                 t0 = time.perf_counter()
-                queries.parse_link(payload)
+                parse_link(payload)
                 decode_us.append((time.perf_counter() - t0) * 1e6)
                 t0 = time.perf_counter()
                 msg = ifinfmsg(data)

@@ -26,7 +26,7 @@ _EXPORTS = {
     "Topology": "topology.handles",
     "wait_until": "wait",
     **{
-        name: "kernel.queries"
+        name: "kernel.records"
         for name in ("Address", "BridgeVlan", "FdbEntry", "LinkState", "MdbEntry", "Neighbour", "Route")
     },
     **{
@@ -148,13 +148,13 @@ if TYPE_CHECKING:  # the same names, typed, for mypy and editors (re-exported: `
     from .errors import SpecError as SpecError
     from .errors import WaitTimeout as WaitTimeout
     from .kernel.processes import PingResult as PingResult
-    from .kernel.queries import Address as Address
-    from .kernel.queries import BridgeVlan as BridgeVlan
-    from .kernel.queries import FdbEntry as FdbEntry
-    from .kernel.queries import LinkState as LinkState
-    from .kernel.queries import MdbEntry as MdbEntry
-    from .kernel.queries import Neighbour as Neighbour
-    from .kernel.queries import Route as Route
+    from .kernel.records import Address as Address
+    from .kernel.records import BridgeVlan as BridgeVlan
+    from .kernel.records import FdbEntry as FdbEntry
+    from .kernel.records import LinkState as LinkState
+    from .kernel.records import MdbEntry as MdbEntry
+    from .kernel.records import Neighbour as Neighbour
+    from .kernel.records import Route as Route
     from .spec.model import TopologySpec as TopologySpec
     from .spec.parse import load_spec as load_spec
     from .spec.parse import parse_spec as parse_spec

@@ -20,7 +20,7 @@ from pytest_macvlan import (
     outgoing,
     src_mac,
 )
-from pytest_macvlan.kernel.queries import LinkState
+from pytest_macvlan.kernel.records import LinkState
 from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, IFF_UP
 from pytest_macvlan.plugin.core import PytestLab
 from pytest_macvlan.wait import wait_until

@@ -40,20 +40,10 @@ from pytest_macvlan.errors import BuildError
 from pytest_macvlan.kernel import nsworker as nsmod
 from pytest_macvlan.kernel import processes as proc
 from pytest_macvlan.kernel import queries
+from pytest_macvlan.kernel.changes import address, bridge_vlan, change_link, delete_link, fdb_entry
 from pytest_macvlan.kernel.features import feature_of_kind
-from pytest_macvlan.kernel.messages import (
-    add_neigh,
-    add_route,
-    address,
-    bridge_port,
-    bridge_vlan,
-    change_link,
-    create_link,
-    delete_link,
-    fdb_entry,
-    link_up,
-    set_link,
-)
+from pytest_macvlan.kernel.messages import add_neigh, add_route, bridge_port, create_link, link_up, set_link
+from pytest_macvlan.kernel.records import Address
 from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, LinkInfo, Request, RtnlSocket
 from pytest_macvlan.spec.fragment import Delta
 from pytest_macvlan.spec.model import IPInterface, LinkRef, LinkSpec, NetnsSpec, TopologySpec
@@ -604,10 +594,10 @@ class _Builder:
             return
         entries = {(ref.netns, a.ip): self.spec.entry_of(ref) for ref, a in self.added_addresses()}
 
-        def probe() -> dict[str, list[queries.Address]]:
+        def probe() -> dict[str, list[Address]]:
             return {name: queries.addresses(self.rtnl[name], version=6) for name in names}
 
-        def pending(found: dict[str, list[queries.Address]]) -> list[str]:
+        def pending(found: dict[str, list[Address]]) -> list[str]:
             return [f"{name}: {a}" for name, addrs in found.items() for a in addrs if a.tentative]
 
         try:
