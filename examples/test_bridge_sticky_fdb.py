@@ -9,7 +9,7 @@ becomes ``Netns.fdb()``.
 
 from __future__ import annotations
 
-import errno
+import contextlib
 
 import pytest
 from scapy.layers.l2 import ARP, Ether
@@ -38,10 +38,10 @@ peer = { name = "h2", netns = "h2" }
 def test_sticky(topology: Topology) -> None:
     sw = topology["sw"]
     sw.add_fdb(TEST_MAC, "swp1", master=True, state="static", sticky=True)  # "Could not add fdb entry"
-    # The selftest deletes the entry of VLAN 1 (there is none: no VLAN filtering), ignoring the error.
-    with pytest.raises(ChangeError) as gone:
+    # The selftest then deletes the entry of VLAN 1 and ignores the result (without VLAN filtering
+    # there is none: 6.18 says ENOENT; 6.1 accepts it and the static sticky entry stays).
+    with contextlib.suppress(ChangeError):
         sw.del_fdb(TEST_MAC, "swp1", vlan=1)
-    assert gone.value.errno == errno.ENOENT
     seen = topology.link("sw/swp2").sniff()
     topology.link("h2/h2").send(Ether(src=TEST_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(hwsrc=TEST_MAC, pdst="192.168.9.1"))
     seen.wait_for(arp_request(hwsrc=TEST_MAC) & incoming)  # the bridge has had it

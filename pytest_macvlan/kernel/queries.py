@@ -313,7 +313,8 @@ def fdb(rtnl: RtnlSocket, master: int | None = None, index: int | None = None) -
     ``master``).
     """
     body = _NDMSG.pack(AF_BRIDGE, 0, 0, 0, 0)
-    out = []
+    out: list[FdbEntry] = []
+    seen: set[FdbEntry] = set()
     for mtype, payload in query(rtnl, RTM_GETNEIGH, body, dump=True, what="dump fdb"):
         if mtype != RTM_NEWNEIGH:
             continue
@@ -334,6 +335,9 @@ def fdb(rtnl: RtnlSocket, master: int | None = None, index: int | None = None) -
             continue
         if master is not None and entry.master != master and entry.index != master:
             continue
+        if entry in seen:  # kernels before 6.x list a port's entries under the bridge and the port
+            continue
+        seen.add(entry)
         out.append(entry)
     return out
 

@@ -253,7 +253,7 @@ class Link:
                 master_index = master.ifindex
             else:
                 master_index = self.netns.link(str(master)).ifindex
-        shown = {"address": address, "mtu": mtu, "mode": mode, "up": up, "promisc": promisc}
+        shown: dict[str, object] = {"address": address, "mtu": mtu, "mode": mode, "up": up, "promisc": promisc}
         shown |= {"allmulticast": allmulticast, "master": None if master is _UNSET else master or "none"}
         parts = [f"{k} {v}" for k, v in shown.items() if v is not None]
         what = f"{self.ref}: set {' '.join(parts)}"
