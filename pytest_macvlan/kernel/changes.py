@@ -51,6 +51,50 @@ from pytest_macvlan.kernel.rtnl import (
 )
 from pytest_macvlan.spec.model import BOND_MODES, IPVLAN_MODES, MACVLAN_MODES, IPAddress, RouteSpec
 
+#: ``ip link set X type KIND OPTION VALUE``: the options each kind takes at run time, with their
+#: attribute type and encoding (``u8``/``u16``/``u32``/``be16``, or a name table).
+KIND_OPTIONS: dict[str, dict[str, tuple[int, str]]] = {
+    "bridge": {
+        "ageing_time": (4, "u32"),
+        "stp": (5, "u32"),
+        "vlan_filtering": (k.IFLA_BR_VLAN_FILTERING, "u8"),
+        "vlan_protocol": (k.IFLA_BR_VLAN_PROTOCOL, "proto"),
+        "mcast_snooping": (k.IFLA_BR_MCAST_SNOOPING, "u8"),
+        "vlan_default_pvid": (k.IFLA_BR_VLAN_DEFAULT_PVID, "u16"),
+    },
+    "macvlan": {"bcqueuelen": (k.IFLA_MACVLAN_BC_QUEUE_LEN, "u32")},
+    "macvtap": {"bcqueuelen": (k.IFLA_MACVLAN_BC_QUEUE_LEN, "u32")},
+    "ipvlan": {"flag": (k.IFLA_IPVLAN_FLAGS, "ipvlan_flag")},
+    "vxlan": {"learning": (k.IFLA_VXLAN_LEARNING, "u8")},
+}
+
+
+def kind_data(kind: str, options: dict[str, object]) -> bytes:
+    """``IFLA_INFO_DATA`` for ``ip link set X type KIND OPTIONS`` (ValueError naming a bad one)."""
+    from pytest_macvlan.spec.model import IPVLAN_FLAGS, VLAN_PROTOCOLS
+
+    table = KIND_OPTIONS.get(kind, {})
+    data = b""
+    for name, value in options.items():
+        if name not in table:
+            raise ValueError(f"a {kind or 'link'} has no option {name!r} (it has: {', '.join(table) or 'none'})")
+        atype, enc = table[name]
+        if enc == "proto":
+            if value not in VLAN_PROTOCOLS:
+                raise ValueError(f"unknown VLAN protocol {value!r} (one of {', '.join(VLAN_PROTOCOLS)})")
+            data += _attr(atype, k.BE16.pack(VLAN_PROTOCOLS[str(value)]))
+        elif enc == "ipvlan_flag":
+            if value not in IPVLAN_FLAGS:
+                raise ValueError(f"unknown ipvlan flag {value!r} (one of {', '.join(IPVLAN_FLAGS)})")
+            data += _u16(atype, IPVLAN_FLAGS[str(value)])
+        else:
+            if isinstance(value, bool):
+                value = int(value)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{kind} option {name} takes a number or a boolean, not {value!r}")
+            data += {"u8": _u8, "u16": _u16, "u32": _u32}[enc](atype, value)
+    return data
+
 
 def change_link(
     index: int,
@@ -66,6 +110,7 @@ def change_link(
     name: str | None = None,
     kind: str | None = None,
     mode: str | None = None,
+    data: bytes = b"",
 ) -> Request:
     """``ip link set``: any of MAC, MTU, up/down, promisc, allmulticast, master (0: nomaster),
     namespace (``netns_fd``), name, and the mode of a macvlan/macvtap/ipvlan (``kind`` names it)."""
@@ -82,13 +127,15 @@ def change_link(
         attrs += _u32(IFLA_NET_NS_FD, netns_fd)
     if mode is not None:
         if kind in ("macvlan", "macvtap"):
-            data = _u32(IFLA_MACVLAN_MODE, MACVLAN_MODES[mode])
+            data += _u32(IFLA_MACVLAN_MODE, MACVLAN_MODES[mode])
         elif kind == "ipvlan":
-            data = _u16(k.IFLA_IPVLAN_MODE, IPVLAN_MODES[mode])
+            data += _u16(k.IFLA_IPVLAN_MODE, IPVLAN_MODES[mode])
         elif kind == "bond":
-            data = _u8(k.IFLA_BOND_MODE, BOND_MODES[mode])
+            data += _u8(k.IFLA_BOND_MODE, BOND_MODES[mode])
         else:
             raise ValueError(f"a {kind or 'link of unknown kind'} has no mode to set")
+    if data:
+        assert kind is not None
         attrs += _attr(IFLA_LINKINFO, _str(IFLA_INFO_KIND, kind) + _attr(IFLA_INFO_DATA, data))
     flags = change = 0
     for on, bit in ((up, IFF_UP), (promisc, IFF_PROMISC), (allmulticast, k.IFF_ALLMULTI)):

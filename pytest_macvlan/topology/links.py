@@ -17,7 +17,7 @@ from pytest_macvlan.capture.send import Sendable, frames_bytes
 from pytest_macvlan.capture.sniffer import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_socket
 from pytest_macvlan.errors import ChangeError, ClosedError
 from pytest_macvlan.kernel import queries
-from pytest_macvlan.kernel.changes import address, bridge_vlan, change_link, delete_link
+from pytest_macvlan.kernel.changes import address, bridge_vlan, change_link, delete_link, kind_data
 from pytest_macvlan.kernel.messages import bridge_port, set_link
 from pytest_macvlan.kernel.records import Address, LinkState
 from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, Request, RtnlSocket
@@ -271,6 +271,14 @@ class Link:
             requests.append(bridge_port(self.ifindex, f"{self.ref}: bridge link set {names}", **flags))
         if requests:
             self.netns.change(requests)
+
+    def set_type(self, **options: object) -> None:
+        """``ip link set NAME type KIND OPTION VALUE...``: the options of
+        :data:`~pytest_macvlan.kernel.changes.KIND_OPTIONS` (``mode``: :meth:`set`)."""
+        kind = self.kind
+        data = kind_data(kind, dict(options))
+        shown = " ".join(f"{k} {v}" for k, v in options.items())
+        self.netns.change([change_link(self.ifindex, f"{self.ref}: set type {kind} {shown}", kind=kind, data=data)])
 
     def set_up(self, up: bool = True) -> None:
         """``ip link set NAME up`` (or down)."""

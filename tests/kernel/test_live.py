@@ -136,6 +136,13 @@ def test_changes_through_the_api(topology: Topology) -> None:
     assert v1.master is None and not v1.port
     v1.set(master="br0")
     assert v1.master == "br0"
+    br0 = topology.link("h/br0")
+    br0.set_type(mcast_snooping=False, ageing_time=1000)
+    assert (br0.state().data["mcast_snooping"], br0.state().data["ageing_time"]) == (0, 1000)
+    m1.set_type(bcqueuelen=50)
+    assert m1.state().data["bcqueuelen"] == 50
+    with pytest.raises(ValueError, match="no option 'nodst'"):
+        br0.set_type(nodst=True)
     del a
 
 
