@@ -24,7 +24,8 @@ from pytest_macvlan import (
     outgoing,
     src_mac,
 )
-from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, IFF_UP, LinkInfo
+from pytest_macvlan.kernel.records import LinkState
+from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, IFF_UP
 from pytest_macvlan.plugin.claims import record_detail, record_evidence
 from pytest_macvlan.plugin.core import PytestLab
 from pytest_macvlan.wait import wait_until
@@ -34,9 +35,9 @@ pytestmark = pytest.mark.topology("general.toml")
 HOST = "10.138.36.58"  # S3's address, on eno2
 S20 = "10.138.36.66"
 MACVL1 = "10.138.36.70"
-IF_OPER_DOWN = 2  # RFC 2863 operstates, as in if.h
-IF_OPER_LOWERLAYERDOWN = 3
-IF_OPER_UP = 6
+IF_OPER_DOWN = "DOWN"  # RFC 2863 operstates, as ip(8) names them
+IF_OPER_LOWERLAYERDOWN = "LOWERLAYERDOWN"
+IF_OPER_UP = "UP"
 
 
 @pytest.mark.claim(
@@ -90,7 +91,7 @@ def test_state_follows_parent(topology: Topology) -> None:
     """
     eno2, macvl1 = topology.link("S3/eno2"), topology.link("ns1/macvl1")
 
-    def state(want_carrier: bool, operstates: tuple[int, ...]) -> LinkInfo:
+    def state(want_carrier: bool, operstates: tuple[str, ...]) -> LinkState:
         return wait_until(
             macvl1.info,
             lambda i: bool(i.flags & IFF_LOWER_UP) == want_carrier and i.operstate in operstates,

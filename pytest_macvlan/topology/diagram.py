@@ -58,7 +58,10 @@ def live_of(topo: _TopologyHandle, netns_names: Mapping[str, str] | None = None)
     links: dict[LinkRef, LiveLink] = {}
     for link in topo.links:
         ns, _, name = link.ref.partition("/")
-        links[LinkRef(ns, name)] = LiveLink(link.ifindex, link.mac, link.mode)
+        try:  # handles are live: a link a program deleted has nothing to show
+            links[LinkRef(ns, name)] = LiveLink(link.ifindex, link.mac, link.mode)
+        except LookupError:
+            continue
     return Live(links=links, netns_names=dict(netns_names or {}))
 
 
