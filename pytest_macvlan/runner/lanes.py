@@ -160,7 +160,7 @@ def run_host(k: Kernel, args: Sequence[str], opts: LaneOptions) -> LaneResult:
     from pytest_macvlan.runner.procs import Guest
 
     t0 = time.monotonic()
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_MACVLAN_KERNEL_NAME": k.name}
     if opts.echo is None:
         env["PY_COLORS"] = "0"
     proc = Guest(pytest_argv(out, args), log, echo=opts.echo, env=env)

@@ -106,7 +106,7 @@ def guest_config(
             "HOME": "/tmp",
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
-            "PYTEST_MACVLAN_LANE": prepared.name,
+            "PYTEST_MACVLAN_KERNEL_NAME": prepared.name,  # the lane's name in claims.json
         }
     )
     if not color:  # the console goes to a file only: no terminal colours in it

@@ -58,6 +58,8 @@ in_guest() {
     mapfile -d '' -t argv <"$work/argv"
     export PATH="$VM_RUN_VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     export VIRTUAL_ENV="$VM_RUN_VENV" PYTHONUNBUFFERED=1
+    # The lane's name in the claims JSON (--claims-json: "kernel": {"name": ...}).
+    export PYTEST_MACVLAN_KERNEL_NAME="${PYTEST_MACVLAN_KERNEL_NAME:-vng-$(uname -r)}"
     cd "$VM_RUN_REPO" || exit 2
 
     # Modules to load first: 8021q to check VLANs, br_netfilter because the host kernel this

@@ -34,6 +34,7 @@ def run_vng(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
         "PYTEST_MACVLAN_VM_PROJECT": os.getcwd(),
         "PYTEST_MACVLAN_VENV": venv,
         "PYTEST_MACVLAN_VM_RWDIR": str(out),
+        "PYTEST_MACVLAN_KERNEL_NAME": k.name,  # the lane's name in claims.json
         # vm-run.sh's own state (the KVM probe's memo) goes with the kernel, in the cache
         "PYTEST_MACVLAN_KERNEL_CACHE": str(Path(prepared.image).parent),
         "PYTEST_MACVLAN_VM_MEMORY": opts.memory,
