@@ -30,7 +30,7 @@ NODST_COMMIT = "Linux commit 427f0c8c194b, 'macvlan: Add nodst option to macvlan
     "a source-mode macvlan created with nodst takes a listed source's frames for itself: the parent no longer "
     "gets them (kernels since 5.13; older ones refuse the flag)",
     scenario="kernel history",
-    source=NODST_COMMIT,
+    source="Linux commit 427f0c8c194b, 'macvlan: Add nodst option to macvlan type source' (Linux 5.13)",
 )
 def test_nodst_takes_listed_frames_away_from_the_parent(topology: Topology) -> None:
     """S20 (listed) pings S3's own 10.138.36.58 after ``nodst`` is set on macvl1: macvl1 gets S20's

@@ -147,7 +147,7 @@ fi
 missing_pip=()
 VNG=
 if ((!FETCH_ONLY)); then
-    [[ -x $VENV/bin/python ]] || die "no virtualenv at $VENV (run ci/setup first, or set PYTEST_MACVLAN_VENV)"
+    [[ -x $VENV/bin/python ]] || die "no virtualenv at $VENV (set PYTEST_MACVLAN_VENV to the virtualenv that has pytest-macvlan)"
     VNG=$(find_tool "$VENV/bin/vng" vng) || missing_pip+=(virtme-ng)
     if [[ -n $VNG && ! -x $(dirname "$VNG")/virtme-run ]]; then missing_pip+=(virtme-ng); fi
 fi
