@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,19 @@ def parse_memory(text: str) -> str:
     if mib < 128:
         raise RunnerError(f"--memory {text}: at least 128M")
     return text
+
+
+def memory_dir(memory: str) -> str:
+    """Where UML keeps its memory file: ``/dev/shm`` when it has room for it (a container's
+    default 64 MB has not), else the temporary directory."""
+    need = int(parse_memory(memory)[:-1]) * (1 << (30 if memory.endswith("G") else 20))
+    try:
+        shm = os.statvfs("/dev/shm")
+        if shm.f_bavail * shm.f_frsize >= need * 1.1:
+            return "/dev/shm"
+    except OSError:
+        pass
+    return tempfile.gettempdir()
 
 
 def boot_argv(prepared: cache.Prepared, memory: str, launcher: Path, work: Path) -> list[str]:
@@ -171,7 +185,7 @@ def run_uml(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
         boot,
         out / "console.log",
         echo=opts.echo,
-        env={"PATH": GUEST_PATH, "TMPDIR": "/dev/shm", "HOME": str(work)},
+        env={"PATH": GUEST_PATH, "TMPDIR": memory_dir(opts.memory), "HOME": str(work)},
         quiet=NOISE,
     )
     guest.wait(opts.timeout_s)
