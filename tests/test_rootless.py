@@ -124,7 +124,7 @@ def python_for(user: pwd.struct_passwd, home: Path) -> tuple[list[str], dict[str
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     # ... and that can start itself again, as xdist does for its workers
     imports = (
-        "import pytest_macvlan, pytest, xdist, pyroute2, scapy, tenacity, subprocess, sys; "
+        "import pytest_macvlan, pytest, xdist, pyroute2, scapy, subprocess, sys; "
         "subprocess.run([sys.executable, '-c', 'import pytest_macvlan'], check=True)"
     )
     candidates = [(sys.executable, ""), (f"/usr/bin/{version}", packages), (f"/usr/local/bin/{version}", packages)]

@@ -77,8 +77,9 @@ class _Tool:
     goes on while it is being spawned. INPUT is a memfd of this process, read by the tool as
     ``/proc/PID/fd/N``: no file is left behind whatever happens to the process."""
 
-    def __init__(self, entry: str, argv: list[str], text: str, ns_fd: int) -> None:
+    def __init__(self, entry: str, argv: list[str], text: str, ns_fd: int, supervisor: proc.Supervisor) -> None:
         self.entry = entry
+        self._supervisor = supervisor
         self._input = os.memfd_create("pytest-macvlan-rules", os.MFD_CLOEXEC)
         try:
             data = text.encode()
@@ -93,7 +94,7 @@ class _Tool:
 
     def _spawn(self, ns_fd: int) -> None:
         try:
-            self.process.set_result(proc.popen(ns_fd, self.argv))
+            self.process.set_result(self._supervisor.popen(ns_fd, self.argv))
         except BaseException as exc:  # handed to finish()
             self.process.set_exception(exc)
 
@@ -122,8 +123,9 @@ class _Tool:
         try:
             p = self.process.result(timeout=TOOL_TIMEOUT)
             out, err = p.communicate(timeout=TOOL_TIMEOUT)
-        except FileNotFoundError:
-            raise BuildError(self.entry, 2, "setpriv/nsenter is not installed (Debian package util-linux)") from None
+        except FileNotFoundError as exc:
+            name = self.argv[0]
+            raise BuildError(self.entry, 2, f"{name} is not installed (apt-get install {name}): {exc}") from None
         except (subprocess.TimeoutExpired, TimeoutError):
             raise BuildError(self.entry, 0, f"`{command}` did not finish in {TOOL_TIMEOUT:g}s") from None
         finally:
@@ -363,7 +365,7 @@ class _Builder:
     def start_tool(self, ns: NetnsSpec, argv: list[str], entry: str, text: str) -> None:
         """Start ``argv INPUT`` in ``ns`` in the background, INPUT holding ``text``; its exit status
         is checked at the end of the build, and a build that fails meanwhile ends it (by its PID)."""
-        tool = _Tool(entry, argv, text, self.fds[ns.name])
+        tool = _Tool(entry, argv, text, self.fds[ns.name], self.topo.supervisor)
         self.topo.undo.push(f"stop {argv[0]} in {ns.name}", tool.stop)
         self.tools.append(tool)
 

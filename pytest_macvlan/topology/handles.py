@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from ipaddress import IPv4Interface, ip_address
 from types import TracebackType
 
@@ -23,7 +24,7 @@ from pytest_macvlan.kernel.messages import add_neigh, bridge_port, set_link
 from pytest_macvlan.kernel.rtnl import LinkInfo, RtnlSocket
 from pytest_macvlan.spec.model import MACVLAN_MODE_NAMES, LinkRef, LinkSpec, TopologySpec
 from pytest_macvlan.topology.undo import UndoFailure, UndoStack
-from pytest_macvlan.wait import wait_until
+from pytest_macvlan.wait import check_timeout, wait_until
 
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
@@ -38,6 +39,8 @@ class Topology:
         self._netns: dict[str, Netns] = {}
         self._links: dict[LinkRef, Link] = {}
         self.captures: list[Capture] = []
+        self.processes: list[proc.Process] = []
+        self._supervisor: proc.Supervisor | None = None
         self.closed = False
         self.teardown_failures: list[UndoFailure] = []
 
@@ -86,6 +89,23 @@ class Topology:
     def _add_link(self, link: Link) -> None:
         self._links[LinkRef(link.netns.name, link.name)] = link
 
+    @property
+    def supervisor(self) -> proc.Supervisor:
+        """The PID namespace every program of this topology runs in (made on first use); its
+        teardown step ends them all, and everything they started, in parallel."""
+        if self._supervisor is None:
+            self._supervisor = proc.Supervisor(f"topology from {self.spec.source}")
+            self.undo.push("stop every program of the topology", self._stop_programs)
+        return self._supervisor
+
+    def _stop_programs(self) -> None:
+        if self._supervisor is not None:
+            try:
+                self._supervisor.close()
+            finally:
+                for p in self.processes:
+                    p.close()
+
     # -- captures --------------------------------------------------------------------------
 
     def sniff(self, *refs: str, rcvbuf: int = DEFAULT_RCVBUF) -> list[Capture]:
@@ -130,28 +150,73 @@ class Netns:
     def _open(self) -> None:
         self.topology.check_open()
 
+    @property
+    def path(self) -> str:
+        """A path naming this namespace while the topology lives: ``/proc/PID/fd/N``, the
+        descriptor of the test process that holds it. ``nsenter --net=PATH``, ``ip link set DEV
+        netns PATH`` and a CNI plugin's ``CNI_NETNS`` accept it; a program started by
+        :meth:`spawn` or :meth:`run` can use it as is (it lives in the test's user namespace)."""
+        self._open()
+        return f"/proc/{os.getpid()}/fd/{self.fd}"
+
     def run(
-        self, *argv: str, check: bool = True, timeout: float = 10.0, input: str | None = None
+        self,
+        *argv: str,
+        check: bool = True,
+        timeout: float = 10.0,
+        input: str | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a program inside (no shell): ``ns.run("ip", "-br", "link")``."""
+        """Run a program inside (no shell) and wait for it: ``ns.run("ip", "-br", "link")``.
+
+        ``input``: text for its standard input; ``env``: variables added to the test process's
+        environment (``None`` removes one); ``timeout``: seconds, after which it is killed and
+        :class:`subprocess.TimeoutExpired` raised. Anything it leaves running in the background
+        is ended with the topology."""
         self._open()
         if not argv:
             raise ValueError("run() needs a program to run")
-        return proc.run(self.fd, argv, check=check, timeout=timeout, input=input)
+        sup = self.topology.supervisor
+        return proc.run(sup, self.fd, argv, check=check, timeout=timeout, input=input, env=proc.environment(env))
 
     def popen(self, *argv: str) -> subprocess.Popen[str]:
-        """Start a program inside; it is ended (by PID) when the topology is torn down."""
+        """Start a program inside (stdout/stderr are pipes); it, and everything it starts, ends
+        when the topology is torn down. :meth:`spawn` is the friendlier way."""
         self._open()
-        p = proc.popen(self.fd, argv)
-        self.topology.undo.push(f"stop {argv[0]} (pid {p.pid}) in {self.name}", lambda: proc.stop(p))
+        if not argv:
+            raise ValueError("popen() needs a program to run")
+        p: subprocess.Popen[str] = self.topology.supervisor.popen(self.fd, argv)
+        return p
+
+    def spawn(
+        self,
+        *argv: str,
+        env: Mapping[str, str | None] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> proc.Process:
+        """Start a program under test inside this namespace (no shell) and return its
+        :class:`~pytest_macvlan.kernel.processes.Process`: ``wait_for_output(regex)``,
+        ``wait_for_listen(port)``, ``wait_for_link(name)``, ``returncode``, ``stdout``,
+        ``stderr`` (shown in a failing test's report). It, and everything it forks or
+        daemonizes, ends when the topology ends, or when the test process dies."""
+        self._open()
+        if not argv:
+            raise ValueError("spawn() needs a program to run")
+        label = f"{self.name}: {' '.join(argv)[:80]}"
+        p = proc.spawn(self.topology.supervisor, self.fd, argv, label, env=proc.environment(env), cwd=cwd)
+        self.topology.processes.append(p)
         return p
 
     def ping(self, dst: str, count: int = 1, timeout: float = 1.0, interval: float = 0.2) -> proc.PingResult:
         """``ping -c COUNT -W TIMEOUT DST`` inside; never raises on failure: look at the result."""
         self._open()
+        check_timeout(timeout, "ping timeout", positive=True)
+        check_timeout(interval, "ping interval")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10000:
+            raise ValueError(f"ping count must be an integer 1-10000, not {count!r}")
         argv = ["ping", "-n", "-c", str(count), "-W", f"{timeout:g}", "-i", f"{interval:g}", dst]
         limit = timeout + count * (interval + timeout) + 5
-        done = proc.run(self.fd, argv, check=False, timeout=limit)
+        done = proc.run(self.topology.supervisor, self.fd, argv, check=False, timeout=limit)
         return proc.parse_ping(dst, done.stdout + done.stderr, done.returncode)
 
     def link_infos(self) -> list[LinkInfo]:
