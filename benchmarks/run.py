@@ -52,7 +52,7 @@ from pytest_macvlan.kernel.messages import link_up  # noqa: E402
 from pytest_macvlan.kernel.rtnl import RtnlSocket  # noqa: E402
 from pytest_macvlan.spec.model import TopologySpec  # noqa: E402
 from pytest_macvlan.spec.parse import load_spec, parse_spec  # noqa: E402
-from pytest_macvlan.topology.builder import build  # noqa: E402
+from pytest_macvlan.topology.lab import build  # noqa: E402
 from pytest_macvlan.wait import wait_until  # noqa: E402
 
 # -- statistics --------------------------------------------------------------------------------

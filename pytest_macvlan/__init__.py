@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 pytest_plugins = ["pytest_macvlan.plugin.core", "pytest_macvlan.plugin.claims", "pytest_macvlan.plugin.failures"]
 
 _EXPORTS = {
-    "build": "topology.builder",
+    "build": "topology.lab",
     "Capture": "capture.sniffer",
     "Frame": "capture.frames",
     "NetLab": "topology.lab",
@@ -118,6 +118,5 @@ if TYPE_CHECKING:
     from .kernel.processes import PingResult
     from .spec.model import TopologySpec
     from .spec.parse import load_spec, parse_spec
-    from .topology.builder import build
     from .topology.handles import Link, Netns, Topology
-    from .topology.lab import NetLab
+    from .topology.lab import NetLab, build

@@ -29,14 +29,15 @@ def check_timeout(timeout: object, what: str = "wait", *, positive: bool = False
     ``positive``: zero is refused too (a wait that must give its condition a chance).
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise ValueError(f"{what}: the deadline must be a number of seconds, not {timeout!r}")
+        raise ValueError(f"{what}: the deadline (timeout) must be a number of seconds, not {timeout!r}")
     value = float(timeout) if not isinstance(timeout, int) or abs(timeout) < 2**63 else math.inf
     if math.isnan(value):
-        raise ValueError(f"{what}: the deadline is NaN; give a number of seconds (0 to {MAX_TIMEOUT:g})")
+        raise ValueError(f"{what}: the deadline (timeout) is NaN; give a number of seconds (0 to {MAX_TIMEOUT:g})")
     if value < 0 or (positive and value == 0):
-        raise ValueError(f"{what}: the deadline must be {'> 0' if positive else '>= 0'} seconds, not {timeout!r}")
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{what}: the deadline (timeout) must be {bound} seconds, not {timeout!r}")
     if value > MAX_TIMEOUT:
-        raise ValueError(f"{what}: the deadline {timeout!r} s is over the maximum of {MAX_TIMEOUT:g} s")
+        raise ValueError(f"{what}: the deadline (timeout) {timeout!r} s is over the maximum, {MAX_TIMEOUT:g} s")
     return value
 
 

@@ -51,8 +51,10 @@ def kernel_untouchable(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     for name in ("create", "run_in", "on_worker", "unshare_net", "setns", "socket_in", "_get_worker"):
         monkeypatch.setattr(nsmod, name, refuse(f"netns.{name}"))
-    for name in ("run", "popen"):
+    for name in ("run", "spawn"):
         monkeypatch.setattr(procmod, name, refuse(f"proc.{name}"))
+    for name in ("popen", "_start"):
+        monkeypatch.setattr(procmod.Supervisor, name, refuse(f"Supervisor.{name}"))
     before = net_fds()
     yield attempts
     assert net_fds() == before
@@ -361,7 +363,7 @@ def test_a_full_run_never_enters_or_touches_the_runners_namespace(monkeypatch: p
     namespace the package enters, makes a socket in, or starts a program in is recorded."""
     runner = nsmod.runner_ns_inode()
     entered: list[int] = []
-    real_setns, real_socket_in, real_argv = nsmod.setns, nsmod.socket_in, procmod.ns_argv
+    real_setns, real_socket_in = nsmod.setns, nsmod.socket_in
 
     def setns(fd: int) -> None:
         entered.append(nsmod.ns_inode(fd))
@@ -371,13 +373,8 @@ def test_a_full_run_never_enters_or_touches_the_runners_namespace(monkeypatch: p
         entered.append(nsmod.ns_inode(fd))
         return real_socket_in(fd, *args)
 
-    def ns_argv(fd: int, argv: Any) -> list[str]:
-        entered.append(nsmod.ns_inode(fd))
-        return real_argv(fd, argv)
-
     monkeypatch.setattr(nsmod, "setns", setns)
     monkeypatch.setattr(nsmod, "socket_in", socket_in)
-    monkeypatch.setattr(procmod, "ns_argv", ns_argv)
     before = runner_eth0()
     with NetLab() as lab:
         topo = lab.build(VEPA)

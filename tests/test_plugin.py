@@ -67,7 +67,7 @@ def test_requires_kernel_marker_skips_naming_the_feature_or_fails_when_strict(py
     """)
     result = pytester.runpytest("-p", "pytest_macvlan", "-rs")
     result.assert_outcomes(skipped=1, passed=1)
-    result.stdout.fnmatch_lines(["*requires_kernel: kernel * lacks no-such-feature*ci/vm-run*"])
+    result.stdout.fnmatch_lines(["*requires_kernel: kernel * lacks no-such-feature*pytest-macvlan kernel run*"])
     result = pytester.runpytest("-p", "pytest_macvlan", "--netlab-strict-features")
     result.assert_outcomes(errors=1, passed=1)
     result.stdout.fnmatch_lines(["*lacks no-such-feature*--netlab-strict-features is set*"])
@@ -175,7 +175,7 @@ def test_missing_kernel_feature_skips_or_fails_when_strict(pytester: pytest.Pyte
     pytester.makepyfile(f"def test_x(netlab):\n    netlab.build({spec!r})")
     result = pytester.runpytest("-p", "pytest_macvlan", "-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*lacks 8021q (802.1Q VLAN*ci/vm-run*"])
+    result.stdout.fnmatch_lines(["*lacks 8021q (802.1Q VLAN*pytest-macvlan kernel run*"])
     result = pytester.runpytest("-p", "pytest_macvlan", "--netlab-strict-features")
     result.assert_outcomes(failed=1)
 

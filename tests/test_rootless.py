@@ -90,7 +90,7 @@ def test_a_multithreaded_process_cannot_enter_and_says_so(monkeypatch: pytest.Mo
         thread.join()
     assert not status.active
     assert "threads (unshare needs one)" in status.reason
-    assert "rootless mode unavailable" in privileges.describe_missing(["CAP_NET_ADMIN"])
+    assert "rootless mode unavailable" in rootless.describe_missing(["CAP_NET_ADMIN"])
 
 
 # -- for real ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pytest_macvlan.errors import BuildError, SpecError
-from pytest_macvlan.kernel import privileges
+from pytest_macvlan.kernel import privileges, rootless
 from pytest_macvlan.spec.names import netns_name_problem
 from pytest_macvlan.topology import keep
 
@@ -45,7 +45,7 @@ def _python() -> str:
 def _missing(command: str, needed: Sequence[str]) -> bool:
     missing = [c for c in privileges.missing_caps() if c in needed]
     if missing:
-        _err(command, privileges.describe_missing(missing))
+        _err(command, rootless.describe_missing(missing))
     return bool(missing)
 
 

@@ -18,26 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Names a marker or a message uses, and what they are.
-DESCRIPTIONS = {
-    "bridge": "bridges (CONFIG_BRIDGE)",
-    "veth": "veth pairs (CONFIG_VETH)",
-    "macvlan": "macvlan (CONFIG_MACVLAN)",
-    "8021q": "802.1Q VLAN sub-interfaces (CONFIG_VLAN_8021Q, module 8021q)",
-    "8021ad": "802.1ad (QinQ) VLAN sub-interfaces (CONFIG_VLAN_8021Q)",
-    "ipvlan": "ipvlan (CONFIG_IPVLAN)",
-    "vlan_filtering": "bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)",
-    "vxlan": "vxlan (CONFIG_VXLAN)",
-    "bond": "bonding (CONFIG_BONDING)",
-    "vrf": "VRF (CONFIG_NET_VRF)",
-    "dummy": "dummy interfaces (CONFIG_DUMMY)",
-    "netem": "the netem qdisc (CONFIG_NET_SCH_NETEM)",
-    "nftables": "nftables (CONFIG_NF_TABLES, and the nft tool)",
-    "iptables": "iptables (the iptables tool and its kernel backend)",
-    **{f"macvlan:{m}": f"macvlan mode {m}" for m in ("private", "vepa", "bridge", "passthru", "source")},
-}
+from pytest_macvlan.kernel.featurenames import DESCRIPTIONS
+
 CACHE_DIR = Path("/run/pytest-macvlan")
-HOW_TO_RUN = "run it in a VM with a full distro kernel: ci/vm-run (see README, 'Where the kernel lacks a feature')"
+HOW_TO_RUN = "run it on a kernel that has it: pytest-macvlan kernel run uml-6.12 -- PYTEST-ARGS"
 
 
 @dataclass(frozen=True)

@@ -14,77 +14,74 @@ only to probe the kernel's features, still encodes with pyroute2 (imported when 
 from __future__ import annotations
 
 import socket
-import struct
 from ipaddress import IPv4Interface
 from typing import Any
 
-from pytest_macvlan.kernel.rtnl import Message, Request
+from pytest_macvlan.kernel.rtnl import (
+    CREATE,
+    IFA_ADDRESS,
+    IFA_LOCAL,
+    IFADDRMSG,
+    IFF_PROMISC,
+    IFF_UP,
+    IFINFOMSG,
+    IFLA_ADDRESS,
+    IFLA_BR_AGEING_TIME,
+    IFLA_BR_STP_STATE,
+    IFLA_BRPORT_MODE,
+    IFLA_IFNAME,
+    IFLA_INFO_DATA,
+    IFLA_INFO_KIND,
+    IFLA_INFO_SLAVE_DATA,
+    IFLA_INFO_SLAVE_KIND,
+    IFLA_LINK,
+    IFLA_LINKINFO,
+    IFLA_MACVLAN_MACADDR,
+    IFLA_MACVLAN_MACADDR_DATA,
+    IFLA_MACVLAN_MACADDR_MODE,
+    IFLA_MACVLAN_MODE,
+    IFLA_MASTER,
+    IFLA_MTU,
+    IFLA_NET_NS_FD,
+    IFLA_VLAN_ID,
+    MACVLAN_MACADDR_SET,
+    NDA_DST,
+    NDA_LLADDR,
+    NDMSG,
+    NLA_HDR,
+    NLM_F_CREATE,
+    NLM_F_REPLACE,
+    NUD_PERMANENT,
+    RT_SCOPE_LINK,
+    RT_SCOPE_UNIVERSE,
+    RT_TABLE_MAIN,
+    RTA_DST,
+    RTA_GATEWAY,
+    RTA_OIF,
+    RTA_PRIORITY,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWNEIGH,
+    RTM_NEWROUTE,
+    RTMSG,
+    RTN_UNICAST,
+    RTPROT_BOOT,
+    U16,
+    U32,
+    VETH_INFO_PEER,
+    Message,
+    Request,
+)
 from pytest_macvlan.spec.model import MACVLAN_MODES, IPAddress, LinkSpec, RouteSpec
-
-RTM_NEWLINK = 16
-RTM_NEWADDR = 20
-RTM_NEWROUTE = 24
-RTM_NEWNEIGH = 28
-NLM_F_REPLACE = 0x100
-NLM_F_EXCL = 0x200
-NLM_F_CREATE = 0x400
-CREATE = NLM_F_CREATE | NLM_F_EXCL
-IFF_UP = 0x1
-IFF_PROMISC = 0x100
-NUD_PERMANENT = 0x80
-RT_TABLE_MAIN = 254
-RTPROT_BOOT = 3
-RT_SCOPE_UNIVERSE = 0
-RT_SCOPE_LINK = 253
-RTN_UNICAST = 1
-
-# Attribute types (linux/if_link.h, if_addr.h, rtnetlink.h, neighbour.h, veth.h).
-IFLA_ADDRESS = 1
-IFLA_IFNAME = 3
-IFLA_MTU = 4
-IFLA_LINK = 5
-IFLA_MASTER = 10
-IFLA_LINKINFO = 18
-IFLA_NET_NS_FD = 28
-IFLA_INFO_KIND = 1
-IFLA_INFO_DATA = 2
-IFLA_INFO_SLAVE_KIND = 4
-IFLA_INFO_SLAVE_DATA = 5
-IFLA_BR_AGEING_TIME = 4
-IFLA_BR_STP_STATE = 5
-IFLA_BRPORT_MODE = 4
-VETH_INFO_PEER = 1
-IFLA_VLAN_ID = 1
-IFLA_MACVLAN_MODE = 1
-IFLA_MACVLAN_MACADDR_MODE = 3
-IFLA_MACVLAN_MACADDR = 4
-IFLA_MACVLAN_MACADDR_DATA = 5
-MACVLAN_MACADDR_SET = 3
-IFA_ADDRESS = 1
-IFA_LOCAL = 2
-RTA_DST = 1
-RTA_OIF = 4
-RTA_GATEWAY = 5
-RTA_PRIORITY = 6
-NDA_DST = 1
-NDA_LLADDR = 2
-
-_NLA = struct.Struct("=HH")
-_IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
-_IFADDR = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
-_RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
-_NDMSG = struct.Struct("=BxxxiHBB")  # family, ifindex, state, flags, type
-_U32 = struct.Struct("=I")
-_U16 = struct.Struct("=H")
 
 
 def _attr(atype: int, payload: bytes) -> bytes:
-    length = _NLA.size + len(payload)
-    return _NLA.pack(length, atype) + payload + b"\0" * (-length & 3)
+    length = NLA_HDR.size + len(payload)
+    return NLA_HDR.pack(length, atype) + payload + b"\0" * (-length & 3)
 
 
 def _u32(atype: int, value: int) -> bytes:
-    return _attr(atype, _U32.pack(value))
+    return _attr(atype, U32.pack(value))
 
 
 def _str(atype: int, value: str) -> bytes:
@@ -104,7 +101,7 @@ def _flags(up: bool, promisc: bool) -> tuple[int, int]:
 
 
 def _ifinfo(index: int, attrs: bytes, flags: int = 0, change: int = 0) -> bytes:
-    return _IFINFO.pack(0, 0, index, flags, change) + attrs
+    return IFINFOMSG.pack(0, 0, index, flags, change) + attrs
 
 
 def _newlink(body: bytes, flags: int = 0) -> Message:
@@ -173,7 +170,7 @@ def create_link(
     elif spec.kind == "vlan":
         attrs += _u32(IFLA_LINK, parent_index)
         assert spec.vlan_id is not None
-        data += _attr(IFLA_VLAN_ID, _U16.pack(spec.vlan_id))
+        data += _attr(IFLA_VLAN_ID, U16.pack(spec.vlan_id))
     elif spec.kind == "macvlan":
         attrs += _u32(IFLA_LINK, parent_index)
         if spec.mode is not None:
@@ -237,7 +234,7 @@ def _family(version: int) -> int:
 
 def add_address(index: int, addr: IPv4Interface | Any, entry: str) -> Request:
     family = _family(addr.version)
-    body = _IFADDR.pack(family, addr.network.prefixlen, 0, 0, index)
+    body = IFADDRMSG.pack(family, addr.network.prefixlen, 0, 0, index)
     body += _ip(IFA_LOCAL, family, addr.ip) + _ip(IFA_ADDRESS, family, addr.ip)
     return Request(Message(RTM_NEWADDR, CREATE, body), entry)
 
@@ -246,7 +243,7 @@ def add_route(route: RouteSpec, oif: int | None) -> Request:
     net = route.to
     family = _family(net.version)
     scope = RT_SCOPE_UNIVERSE if route.via is not None else RT_SCOPE_LINK
-    body = _RTMSG.pack(family, net.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, scope, RTN_UNICAST, 0)
+    body = RTMSG.pack(family, net.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, scope, RTN_UNICAST, 0)
     if net.prefixlen:
         body += _ip(RTA_DST, family, net.network_address)
     if route.via is not None:
@@ -260,6 +257,6 @@ def add_route(route: RouteSpec, oif: int | None) -> Request:
 
 def add_neigh(index: int, to: IPAddress, lladdr: str, entry: str) -> Request:
     family = _family(to.version)
-    body = _NDMSG.pack(family, index, NUD_PERMANENT, 0, 0)
+    body = NDMSG.pack(family, index, NUD_PERMANENT, 0, 0)
     body += _ip(NDA_DST, family, to) + _mac(NDA_LLADDR, lladdr)
     return Request(Message(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, body), entry)

@@ -14,14 +14,13 @@ No pytest here. Every function needs ``CAP_SYS_ADMIN``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
+
+from pytest_macvlan.kernel import libc
 
 NETNS_DIR = Path("/run/netns")
 MS_BIND = 0x1000
@@ -29,22 +28,6 @@ MS_REC = 0x4000
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
 NAME_MAX = 255
-
-_libc = ctypes.CDLL(None, use_errno=True)  # libc is linked into the interpreter already
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-
-
-def _mount(source: str, target: Path, flags: int) -> None:
-    if _libc.mount(source.encode(), str(target).encode(), b"none", flags, None) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {source or '(propagation)'} on {target}: {os.strerror(err)}")
-
-
-def _umount(target: Path, flags: int) -> None:
-    if _libc.umount2(str(target).encode(), flags) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"umount {target}: {os.strerror(err)}", str(target))
 
 
 def name_problem(name: str) -> str | None:
@@ -72,17 +55,6 @@ def is_mount_point(path: Path) -> bool:
     return str(path) in mount_points()
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """iproute2's lock: ``flock`` on the directory while its mount point is set up."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def prepare_dir(netns_dir: Path = NETNS_DIR, record: Path | None = None) -> None:
     """Make ``netns_dir`` exist and be a shared mount point, exactly as ``ip netns add`` does.
 
@@ -95,17 +67,17 @@ def prepare_dir(netns_dir: Path = NETNS_DIR, record: Path | None = None) -> None
         made["dir"] = True
     except FileExistsError:
         pass
-    with _locked(netns_dir):
+    with libc.locked(netns_dir):
         made_mount = False
         while True:
             try:
-                _mount("", netns_dir, MS_SHARED | MS_REC)
+                libc.mount("", netns_dir, MS_SHARED | MS_REC)
                 break
             except OSError as exc:
                 if exc.errno != errno.EINVAL or made_mount:
                     raise
             # Not a mount point yet: make it one (a bind mount of itself), then share it.
-            _mount(str(netns_dir), netns_dir, MS_BIND | MS_REC)
+            libc.mount(str(netns_dir), netns_dir, MS_BIND | MS_REC)
             made_mount = True
             made["mount"] = True
     if made and record is not None:
@@ -135,7 +107,7 @@ def release_dir(netns_dir: Path = NETNS_DIR, record: Path | None = None) -> None
     # anyone using it (an `ip netns add` holding its lock, a mount inside) makes it fail with EBUSY.
     if made.get("mount") and is_mount_point(netns_dir):
         try:
-            _umount(netns_dir, 0)
+            libc.umount2(netns_dir, 0)
         except OSError as exc:
             if exc.errno != errno.EBUSY:
                 raise
@@ -158,7 +130,7 @@ def attach(ns_fd: int, name: str, netns_dir: Path = NETNS_DIR) -> Path:
     path = netns_dir / name
     os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
     try:
-        _mount(f"/proc/self/fd/{ns_fd}", path, MS_BIND)
+        libc.mount(f"/proc/self/fd/{ns_fd}", path, MS_BIND)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -173,7 +145,7 @@ def detach(name: str, netns_dir: Path = NETNS_DIR) -> bool:
     path = netns_dir / name
     found = path.exists()
     try:
-        _umount(path, MNT_DETACH)
+        libc.umount2(path, MNT_DETACH)
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.ENOENT):  # not mounted / not there: go on
             raise

@@ -9,7 +9,6 @@ so no code path depends on which namespace the calling thread happens to be in.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
@@ -20,44 +19,39 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
-CLONE_NEWNET = 0x40000000
-CLONE_NEWPID = 0x20000000
+from pytest_macvlan.kernel import libc
+from pytest_macvlan.kernel.libc import CLONE_NEWNET, CLONE_NEWPID
+
 SIOCGSKNS = 0x894C  # ioctl: open the network namespace a socket belongs to
 T = TypeVar("T")
-
-# The interpreter is linked against libc: its symbols are already loaded (find_library would
-# spawn ldconfig, which costs milliseconds at every start).
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def setns(fd: int) -> None:
     """Move the *calling thread* into the network namespace ``fd`` refers to."""
-    _check(_libc.setns(fd, CLONE_NEWNET), "setns(CLONE_NEWNET)")
+    libc.setns(fd, CLONE_NEWNET)
 
 
 def unshare_net() -> None:
     """Move the *calling thread* into a new, empty network namespace."""
-    if _libc.unshare(CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}{limit_hit(err, 'net')}")
+    try:
+        libc.unshare(CLONE_NEWNET)
+    except OSError as exc:
+        err = exc.errno or 0
+        raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}{limit_hit(err, 'net')}") from None
 
 
 def unshare_pid() -> None:
     """Make the *calling thread's* next child the first process (init) of a new PID namespace."""
-    if _libc.unshare(CLONE_NEWPID) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"unshare(CLONE_NEWPID): {os.strerror(err)}{limit_hit(err, 'pid')}")
+    try:
+        libc.unshare(CLONE_NEWPID)
+    except OSError as exc:
+        err = exc.errno or 0
+        raise OSError(err, f"unshare(CLONE_NEWPID): {os.strerror(err)}{limit_hit(err, 'pid')}") from None
 
 
 def setns_pid(fd: int) -> None:
     """Make the *calling thread's* next children members of the PID namespace ``fd`` refers to."""
-    _check(_libc.setns(fd, CLONE_NEWPID), "setns(CLONE_NEWPID)")
+    libc.setns(fd, CLONE_NEWPID)
 
 
 def _read_limit(path: str) -> str:

@@ -18,7 +18,6 @@ as ``nobody``; ``/run/netns`` is not writable (named namespaces need a mount nam
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import socket
@@ -27,8 +26,6 @@ from pathlib import Path
 
 from pytest_macvlan.kernel import privileges
 
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
 _MAX_USERNS = "/proc/sys/user/max_user_namespaces"
 _SYSCTLS = (
     ("user.max_user_namespaces", _MAX_USERNS, "0"),
@@ -106,12 +103,28 @@ def _write_maps(uid: int, gid: int) -> None:
     Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
 
 
-def _unshare(flags: int) -> None:
-    from pytest_macvlan.kernel.nsworker import _libc  # imported when needed: a root run never needs it
+def _unshare(*, user: bool) -> None:
+    """``unshare`` a user (or network) namespace. libc is loaded only here: a root run never needs it."""
+    from pytest_macvlan.kernel import libc
 
-    if _libc.unshare(flags) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+    libc.unshare(libc.CLONE_NEWUSER if user else libc.CLONE_NEWNET)
+
+
+def describe_missing(missing: list[str]) -> str:
+    """Why a topology cannot be built here: the capabilities missing, and why rootless mode is off."""
+    why_not = status().describe()
+    return (
+        f"needs {', '.join(missing)} (creating network namespaces and links, raw sockets): "
+        "run as root, or grant these capabilities" + (f"; {why_not}" if why_not else "")
+    )
+
+
+def mode() -> str:
+    """A short description of the privilege mode for the report header."""
+    if status().active:
+        return status().describe()
+    missing = privileges.missing_caps()
+    return "root (all capabilities needed)" if not missing else f"unprivileged, missing {', '.join(missing)}"
 
 
 def _probe() -> str | None:
@@ -125,12 +138,12 @@ def _probe() -> str | None:
         try:
             os.close(r)
             try:
-                _unshare(CLONE_NEWUSER)
+                _unshare(user=True)
             except OSError as exc:
                 msg = explain(exc.errno or 0).encode()
             else:
                 _write_maps(uid, gid)
-                _unshare(CLONE_NEWNET)
+                _unshare(user=False)
                 socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
         except BaseException as exc:
             msg = f"in a new user namespace: {exc}".encode()
@@ -167,7 +180,7 @@ def enter_if_needed(allowed: bool = True) -> Status:
         return _status
     uid, gid = os.getuid(), os.getgid()
     try:
-        _unshare(CLONE_NEWUSER)
+        _unshare(user=True)
         _write_maps(uid, gid)
     except OSError as exc:
         _status = Status(reason=explain(exc.errno or 0))

@@ -20,6 +20,7 @@ from typing import Any
 
 from pytest_macvlan.errors import BuildError, KernelFeatureError
 from pytest_macvlan.kernel import nsworker as netns
+from pytest_macvlan.kernel.featurenames import DESCRIPTIONS
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST = 0x1
@@ -34,8 +35,62 @@ NLM_F_ACK_TLVS = 0x200
 NLMSGERR_ATTR_MSG = 1
 RTM_NEWLINK = 16
 RTM_GETLINK = 18
-_HDR = struct.Struct("=IHHII")
-_IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
+NLMSG_HDR = struct.Struct("=IHHII")
+IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
+IFF_LOWER_UP = 0x10000
+RTM_NEWADDR = 20
+RTM_NEWROUTE = 24
+RTM_NEWNEIGH = 28
+NLM_F_REPLACE = 0x100
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+CREATE = NLM_F_CREATE | NLM_F_EXCL
+IFF_UP = 0x1
+IFF_PROMISC = 0x100
+NUD_PERMANENT = 0x80
+RT_TABLE_MAIN = 254
+RTPROT_BOOT = 3
+RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
+RTN_UNICAST = 1
+
+# Attribute types (linux/if_link.h, if_addr.h, rtnetlink.h, neighbour.h, veth.h).
+IFLA_ADDRESS = 1
+IFLA_IFNAME = 3
+IFLA_MTU = 4
+IFLA_LINK = 5
+IFLA_MASTER = 10
+IFLA_LINKINFO = 18
+IFLA_NET_NS_FD = 28
+IFLA_INFO_KIND = 1
+IFLA_INFO_DATA = 2
+IFLA_INFO_SLAVE_KIND = 4
+IFLA_INFO_SLAVE_DATA = 5
+IFLA_BR_AGEING_TIME = 4
+IFLA_BR_STP_STATE = 5
+IFLA_BRPORT_MODE = 4
+VETH_INFO_PEER = 1
+IFLA_VLAN_ID = 1
+IFLA_MACVLAN_MODE = 1
+IFLA_MACVLAN_MACADDR_MODE = 3
+IFLA_MACVLAN_MACADDR = 4
+IFLA_MACVLAN_MACADDR_DATA = 5
+MACVLAN_MACADDR_SET = 3
+IFA_ADDRESS = 1
+IFA_LOCAL = 2
+RTA_DST = 1
+RTA_OIF = 4
+RTA_GATEWAY = 5
+RTA_PRIORITY = 6
+NDA_DST = 1
+NDA_LLADDR = 2
+
+NLA_HDR = struct.Struct("=HH")
+IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
+RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
+NDMSG = struct.Struct("=BxxxiHBB")  # family, ifindex, state, flags, type
+U32 = struct.Struct("=I")
+U16 = struct.Struct("=H")
 _CHUNK = 48 * 1024
 _GET_CHUNK = 32
 _ACK_CHUNK = 128
@@ -72,8 +127,6 @@ class Failure:
 
     def error(self) -> BuildError:
         if self.feature is not None and self.errno == errno_mod.EOPNOTSUPP:
-            from pytest_macvlan.kernel.features import DESCRIPTIONS
-
             what = DESCRIPTIONS.get(self.feature, self.feature)
             return KernelFeatureError(
                 self.entry, self.errno, f"this kernel does not support {what}: {self.describe()}", self.feature
@@ -186,7 +239,9 @@ class RtnlSocket:
         seq = self._seq
         # struct ifinfomsg after the header: family, pad, type, index, flags, change
         body = struct.pack("=BxHiII", 0, 0, 0, 0, 0)
-        self.sock.send(_HDR.pack(_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
+        self.sock.send(
+            NLMSG_HDR.pack(NLMSG_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
+        )
         links: list[LinkInfo] = []
         while True:
             for mseq, mtype, _flags, payload in self._recv():
@@ -214,8 +269,8 @@ class RtnlSocket:
             msgs = []
             for index in chunk:
                 self._seq += 1
-                body = _IFINFO.pack(0, 0, index, 0, 0)
-                msgs.append(_HDR.pack(_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST, self._seq, 0) + body)
+                body = IFINFOMSG.pack(0, 0, index, 0, 0)
+                msgs.append(NLMSG_HDR.pack(NLMSG_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST, self._seq, 0) + body)
             self.sock.send(b"".join(msgs))
             pending = len(chunk)
             while pending:
@@ -236,18 +291,18 @@ class RtnlSocket:
     def _recv(self) -> Iterator[tuple[int, int, int, bytes]]:
         data = self.sock.recv(1 << 20)
         off = 0
-        while off + _HDR.size <= len(data):
-            length, mtype, flags, seq, _pid = _HDR.unpack_from(data, off)
-            if length < _HDR.size:
+        while off + NLMSG_HDR.size <= len(data):
+            length, mtype, flags, seq, _pid = NLMSG_HDR.unpack_from(data, off)
+            if length < NLMSG_HDR.size:
                 break
-            yield seq, mtype, flags, data[off + _HDR.size : off + length]
+            yield seq, mtype, flags, data[off + NLMSG_HDR.size : off + length]
             off += (length + 3) & ~3
 
 
 def _encode(msg: Message | Any, seq: int) -> bytes:
     if isinstance(msg, Message):
         flags = msg.flags | NLM_F_REQUEST | NLM_F_ACK
-        return _HDR.pack(_HDR.size + len(msg.body), msg.type, flags, seq, 0) + msg.body
+        return NLMSG_HDR.pack(NLMSG_HDR.size + len(msg.body), msg.type, flags, seq, 0) + msg.body
     hdr = msg["header"]  # a pyroute2 message
     hdr["sequence_number"] = seq
     hdr["flags"] = hdr.get("flags", 0) | NLM_F_REQUEST | NLM_F_ACK
@@ -267,7 +322,7 @@ def _attrs(data: bytes, off: int = 0) -> Iterator[tuple[int, bytes]]:
 def _extack(flags: int, payload: bytes) -> str:
     if not flags & NLM_F_ACK_TLVS:
         return ""
-    for atype, value in _attrs(payload, 4 + _HDR.size):  # error code + the capped original header
+    for atype, value in _attrs(payload, 4 + NLMSG_HDR.size):  # error code + the capped original header
         if atype == NLMSGERR_ATTR_MSG:
             return value.rstrip(b"\0").decode(errors="replace")
     return ""
@@ -277,18 +332,18 @@ def _u32(value: bytes) -> int:
     return int(struct.unpack_from("=I", value)[0])
 
 
-_NLA = struct.Struct("=HH")
-_U32 = struct.Struct("=I")
+NLA_HDR = struct.Struct("=HH")
+U32 = struct.Struct("=I")
 _U8_ATTRS = {16: "operstate", 33: "carrier"}  # IFLA_OPERSTATE, IFLA_CARRIER
 _U32_ATTRS = {4: "mtu", 10: "master", 5: "parent", 30: "promiscuity"}  # IFLA_MTU, _MASTER, _LINK, _PROMISCUITY
 
 
 def _parse_link(payload: bytes) -> LinkInfo:
-    _family, _type, index, flags, _change = _IFINFO.unpack_from(payload)
+    _family, _type, index, flags, _change = IFINFOMSG.unpack_from(payload)
     info = LinkInfo(index=index, name="", flags=flags)
     # A plain loop over the attributes, decoding only the few the handles use: a link carries
     # about 50 attributes (statistics, queues, ...), and a 1,000-link topology is parsed often.
-    nla, u32 = _NLA.unpack_from, _U32.unpack_from
+    nla, u32 = NLA_HDR.unpack_from, U32.unpack_from
     off, end = 16, len(payload)
     while off + 4 <= end:
         length, atype = nla(payload, off)

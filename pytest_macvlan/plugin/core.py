@@ -70,7 +70,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    lines = [f"pytest-macvlan: kernel {platform.release()}, {privileges.mode()}"]
+    lines = [f"pytest-macvlan: kernel {platform.release()}, {rootless.mode()}"]
     if privileges.missing_caps():
         lines.append("pytest-macvlan features: not probed (needs the capabilities above)")
     else:
@@ -99,7 +99,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def _require_privileges(config: pytest.Config) -> None:
     missing = privileges.missing_caps()
     if missing:
-        reason = privileges.describe_missing(missing)
+        reason = rootless.describe_missing(missing)
         if config.stash[Config.KEY].require_privileges:
             pytest.fail(f"pytest-macvlan: {reason} (--netlab-require-privileges is set)", pytrace=False)
         pytest.skip(f"pytest-macvlan: {reason}")
@@ -123,7 +123,7 @@ class PytestLab:
         except KernelFeatureError as exc:
             if self._config.strict_features:
                 raise
-            pytest.skip(f"kernel lacks {exc.feature}: {exc}. Run it where the kernel has it: ci/vm-run")
+            pytest.skip(f"kernel lacks {exc.feature}: {exc}; {features.HOW_TO_RUN}")
         self._node.config.hook.pytest_macvlan_topology_built(node=self._node, topology=topo)
         return topo
 

@@ -7,9 +7,10 @@ Vocabulary follows iproute2: ``type``, ``link`` (parent), ``mode``, ``master``, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["bridge", "veth", "vlan", "macvlan"]
 KINDS: tuple[Kind, ...] = ("bridge", "veth", "vlan", "macvlan")
@@ -109,15 +110,27 @@ class TopologySpec:
     netns: tuple[NetnsSpec, ...]
     links: tuple[LinkSpec, ...]
     description: str = ""
+    #: The document it was parsed from (a private deep copy), so that a fragment applied at run
+    #: time can be validated together with it (:mod:`pytest_macvlan.spec.fragment`).
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     _by_ref: dict[LinkRef, LinkSpec] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_ref.update({link.ref: link for link in self.links})
 
     def link(self, ref: LinkRef) -> LinkSpec:
+        """The link ``ref`` (``KeyError`` if the spec has none)."""
         return self._by_ref[ref]
 
+    def netns_spec(self, name: str) -> NetnsSpec:
+        """The namespace ``name`` (``KeyError`` if the spec has none)."""
+        for ns in self.netns:
+            if ns.name == name:
+                return ns
+        raise KeyError(name)
+
     def entry_of(self, ref: LinkRef) -> str:
+        """The spec entry (``netns.ns1.link.macvl1``) that declared ``ref``, for messages."""
         return self._by_ref[ref].entry
 
     def kinds(self) -> frozenset[str]:

@@ -6,6 +6,7 @@ wrong, before anything touches the kernel. The spec format is documented in READ
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shlex
@@ -56,10 +57,16 @@ def load_spec(source: SpecSource, *, base: Path | None = None) -> TopologySpec:
     A string that contains no newline and ends in ``.toml`` is a path (relative to ``base``
     when given); any other string is TOML text.
     """
+    data, name = read_document(source, base=base)
+    return parse_spec(data, name)
+
+
+def read_document(source: SpecSource, *, base: Path | None = None) -> tuple[Mapping[str, Any], str]:
+    """The document ``source`` holds (not validated yet) and the name messages give it."""
     if isinstance(source, Mapping):
-        return parse_spec(source, "<dict>")
+        return source, "<dict>"
     if isinstance(source, str) and ("\n" in source or not source.endswith(".toml")):
-        return parse_spec(_toml(source, "<string>"), "<string>")
+        return _toml(source, "<string>"), "<string>"
     path = Path(source)
     if base is not None and not path.is_absolute():
         path = base / path
@@ -67,7 +74,7 @@ def load_spec(source: SpecSource, *, base: Path | None = None) -> TopologySpec:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(str(path), "", f"cannot read spec: {exc.strerror or exc}") from None
-    return parse_spec(_toml(text, str(path)), str(path))
+    return _toml(text, str(path)), str(path)
 
 
 def _toml(text: str, source: str) -> dict[str, Any]:
@@ -187,7 +194,7 @@ class _Parser:
                     links[spec.ref] = spec
         self.check_links(links)
         netns = tuple(self.netns(n, self.table(t, f"netns.{n}"), links) for n, t in all_netns.items())
-        return TopologySpec(self.source, netns, tuple(links.values()), description)
+        return TopologySpec(self.source, netns, tuple(links.values()), description, raw=copy.deepcopy(dict(data)))
 
     def link(self, ns: str, name: str, table: object, names: set[str]) -> list[LinkSpec]:
         entry = f"netns.{ns}.link.{name}"

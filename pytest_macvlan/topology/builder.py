@@ -1,5 +1,12 @@
 """Build a :class:`TopologySpec` on the kernel, in new namespaces, in few netlink round trips.
 
+The builder owns everything it makes until it hands it over: its own undo stack, the
+namespaces' descriptors and sockets, what the kernel said of each link. :func:`build_spec`
+returns that as a :class:`Built` record, from which :class:`~.handles.Topology` makes its
+handles; :func:`extend` does the same for a fragment added to a live topology
+(:meth:`~.handles.Topology.apply`). A failure unwinds the builder's own stack and raises:
+nothing is left half-built, and nothing it made was ever seen by a handle.
+
 Order: namespaces (IPv6 off unless asked, a netlink socket born inside each), those with
 iptables rules first, their ``iptables-restore`` started in the background before the others
 are made; links created directly in their namespace with indexes chosen here;
@@ -42,24 +49,41 @@ from pytest_macvlan.kernel.messages import (
     link_up,
     set_link,
 )
-from pytest_macvlan.kernel.rtnl import LinkInfo, Request, RtnlSocket
+from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, LinkInfo, Request, RtnlSocket
+from pytest_macvlan.spec.fragment import Delta
 from pytest_macvlan.spec.model import LinkRef, LinkSpec, NetnsSpec, TopologySpec
-from pytest_macvlan.topology.handles import IFF_LOWER_UP, Link, Netns, Topology
+from pytest_macvlan.topology.undo import UndoStack
 from pytest_macvlan.wait import wait_until
 
 READY_TIMEOUT = 5.0
 TOOL_TIMEOUT = 30.0
 
 
-def build(spec: TopologySpec) -> Topology:
-    """Build ``spec``; the returned topology is ready (links up, carrier on, addresses set)."""
-    topo = Topology(spec)
-    try:
-        _Builder(spec, topo).run()
-    except BaseException:
-        topo.close()
-        raise
-    return topo
+@dataclass
+class Built:
+    """What a build made, handed over to the topology that owns it from then on: the undo
+    steps, the new namespaces (descriptor and netlink socket each) and the new links as the
+    kernel reported them when they were ready."""
+
+    undo: UndoStack
+    namespaces: dict[str, tuple[int, RtnlSocket]]
+    links: dict[LinkRef, LinkInfo]
+
+
+def build_spec(spec: TopologySpec) -> Built:
+    """Build ``spec`` in new namespaces; everything is ready (links up, carrier on, addresses set)."""
+    return _Builder(spec, Delta.whole(spec), {}, {}).build()
+
+
+def extend(
+    spec: TopologySpec,
+    delta: Delta,
+    namespaces: dict[str, tuple[int, RtnlSocket]],
+    existing: dict[LinkRef, LinkInfo],
+) -> Built:
+    """Add ``delta`` (what a fragment adds to ``spec``, the merged spec) to a live topology whose
+    namespaces and links (as the kernel reports them now) are given; returns only what was added."""
+    return _Builder(spec, delta, namespaces, existing).build()
 
 
 @dataclass
@@ -140,15 +164,35 @@ class _Tool:
 
 
 class _Builder:
-    def __init__(self, spec: TopologySpec, topo: Topology) -> None:
+    def __init__(
+        self,
+        spec: TopologySpec,
+        delta: Delta,
+        namespaces: dict[str, tuple[int, RtnlSocket]],
+        existing: dict[LinkRef, LinkInfo],
+    ) -> None:
         self.spec = spec
-        self.topo = topo
-        self.fds: dict[str, int] = {}
-        self.rtnl: dict[str, RtnlSocket] = {}
-        self.index: dict[LinkRef, int] = {}
+        self.delta = delta
+        self.undo = UndoStack()
+        self.fds: dict[str, int] = {name: fd for name, (fd, _sock) in namespaces.items()}
+        self.rtnl: dict[str, RtnlSocket] = {name: sock for name, (_fd, sock) in namespaces.items()}
+        self.existing = existing
+        self.index: dict[LinkRef, int] = {ref: info.index for ref, info in existing.items()}
+        self.infos: dict[LinkRef, LinkInfo] = {}
         self.tools: list[_Tool] = []
+        self._supervisor: proc.Supervisor | None = None
         self._carrier: dict[LinkRef, bool] = {}
         self._ports: dict[LinkRef, list[LinkSpec]] | None = None
+
+    def build(self) -> Built:
+        """Run, and hand over what was made; on any failure undo it all and raise."""
+        try:
+            self.run()
+        except BaseException:
+            self.undo.unwind()
+            raise
+        namespaces = {name: (self.fds[name], self.rtnl[name]) for name in self.delta.new_netns}
+        return Built(self.undo, namespaces, self.infos)
 
     def run(self) -> None:
         # The namespaces with iptables rules come first, and their iptables-restore is started
@@ -156,19 +200,18 @@ class _Builder:
         # about 15 ms, most of it waiting for an RCU grace period when it closes its socket, and
         # the rest of the build runs meanwhile. One iptables-restore per namespace (one process,
         # one commit); iptables names interfaces, it does not need them to exist yet.
-        firewalled = [ns for ns in self.spec.netns if ns.iptables]
-        self.namespaces(firewalled)
-        for ns in firewalled:
-            rules = iptables_restore_text(ns.iptables)
-            self.start_tool(ns, ["iptables-restore", "-w", "--noflush"], f"{ns.entry}.iptables", rules)
+        new = [ns for ns in self.delta.netns if ns.name in self.delta.new_netns]
+        self.namespaces([ns for ns in new if ns.iptables])
+        for ns in self.delta.netns:
+            if ns.iptables:
+                rules = iptables_restore_text(ns.iptables)
+                self.start_tool(ns, ["iptables-restore", "-w", "--noflush"], f"{ns.entry}.iptables", rules)
         for tool in self.tools:
             tool.started()
-        self.namespaces([ns for ns in self.spec.netns if not ns.iptables])
-        for ns in self.spec.netns:
-            self.topo._add_netns(Netns(self.topo, ns.name, self.fds[ns.name], self.rtnl[ns.name]))
+        self.namespaces([ns for ns in new if not ns.iptables])
         self.assign_indexes()
         self.send(self.create_links())
-        for ns in self.spec.netns:
+        for ns in self.delta.netns:
             if ns.nft:
                 self.start_tool(ns, ["nft", "-f"], f"{ns.entry}.nft", ns.nft)
         self.sysctls()
@@ -180,7 +223,7 @@ class _Builder:
             self.wait_ready(lambda link: link.kind == "veth" and link.master is not None)
             self.send(self.open_bridges(opened))
         infos = self.wait_ready(lambda link: True, all_links=True)
-        self.add_handles(infos)
+        self.check_made(infos)
         self.send(self.neighbours())
         self.finish_tools()
 
@@ -202,16 +245,24 @@ class _Builder:
 
         made = nsmod.create(len(specs), setup)
         for ns_spec, (fd, sock) in zip(specs, made, strict=True):
-            self.topo.undo.push(f"release namespace {ns_spec.name}", partial(os.close, fd))
-            self.topo.undo.push(f"close netlink socket of {ns_spec.name}", sock.close)
+            self.undo.push(f"release namespace {ns_spec.name}", partial(os.close, fd))
+            self.undo.push(f"close netlink socket of {ns_spec.name}", sock.close)
         for ns_spec, (fd, sock) in zip(specs, made, strict=True):
             self.fds[ns_spec.name] = fd
             self.rtnl[ns_spec.name] = RtnlSocket(fd, sock)
 
     def assign_indexes(self) -> None:
-        # Unique across the topology (1 is every namespace's lo): a link whose index equals
-        # its peer's or parent's gets its carrier changes handled late by the kernel's linkwatch.
-        for i, link in enumerate(self.spec.links, start=2):
+        """Indexes unique across the topology (1 is every namespace's lo): a link whose index
+        equals its peer's or parent's gets its carrier changes handled late by the kernel's
+        linkwatch. Links added later start above every index in the namespaces they go to
+        (a program may have made links there meanwhile)."""
+        start = max(self.index.values(), default=1) + 1
+        touched = {link.netns for link in self.delta.links} | {
+            link.parent.netns for link in self.delta.links if link.parent is not None
+        }
+        for name in touched - self.delta.new_netns:
+            start = max(start, *(info.index + 1 for info in self.rtnl[name].dump_links()))
+        for i, link in enumerate(self.delta.links, start=start):
             self.index[link.ref] = i
 
     # -- sending ---------------------------------------------------------------------------
@@ -236,14 +287,14 @@ class _Builder:
     def create_links(self) -> list[_Step]:
         steps: list[_Step] = []
         ready: dict[LinkRef, int] = {}  # a link -> the step after which it exists (and has carrier)
-        pending = [link for link in self.spec.links if not link.is_peer]
+        pending = [link for link in self.delta.links if not link.is_peer]
         while pending:
             later: list[LinkSpec] = []
             for link in pending:
-                if link.parent is not None and link.parent not in ready:
+                if link.parent is not None and link.parent not in ready and link.parent not in self.existing:
                     later.append(link)
                     continue
-                after = (ready[link.parent],) if link.parent is not None else ()
+                after = (ready[link.parent],) if link.parent in ready else ()
                 steps.append(self.create(link, after))
                 ready[link.ref] = len(steps) - 1
                 if link.peer is not None:
@@ -288,31 +339,31 @@ class _Builder:
         return _Step(link.netns, req, after)
 
     def bridges_to_open(self) -> list[LinkSpec]:
-        return [link for link in self.spec.links if link.kind == "bridge" and link.up]
+        return [link for link in self.delta.links if link.kind == "bridge" and link.up]
 
     def attach(self, opened: Sequence[LinkSpec]) -> list[_Step]:
         """Loopbacks up, bridge ports, addresses, and the routes of namespaces with no bridge to open."""
-        out = [_Step(name, link_up(1, f"netns.{name}: lo up")) for name in self.fds]
-        for link in self.spec.links:
+        out = [_Step(name, link_up(1, f"netns.{name}: lo up")) for name in sorted(self.delta.new_netns)]
+        for link in self.delta.links:
             idx = self.index[link.ref]
             if link.master is not None:
                 master = self.index[LinkRef(link.netns, link.master)]
                 out.append(_Step(link.netns, set_link(idx, f"{link.entry}.master", master=master)))
                 if link.hairpin is not None:
                     out.append(_Step(link.netns, bridge_port(idx, f"{link.entry}.hairpin", hairpin=link.hairpin)))
-        for link in self.spec.links:
-            for addr in link.addrs:
-                req = add_address(self.index[link.ref], addr, f"{link.entry}.addr ({addr})")
-                out.append(_Step(link.netns, req))
+        addrs = [(link.ref, a) for link in self.delta.links for a in link.addrs] + list(self.delta.addrs)
+        for ref, addr in addrs:
+            req = add_address(self.index[ref], addr, f"{self.spec.entry_of(ref)}.addr ({addr})")
+            out.append(_Step(ref.netns, req))
         with_bridges = {link.netns for link in opened}
-        out += self.routes(ns for ns in self.spec.netns if ns.name not in with_bridges)
+        out += self.routes(ns for ns in self.delta.netns if ns.name not in with_bridges)
         return out
 
     def open_bridges(self, opened: Sequence[LinkSpec]) -> list[_Step]:
         """Bridges up, then the routes of their namespaces (a route through a down bridge fails)."""
         out = [_Step(link.netns, set_link(self.index[link.ref], f"{link.entry}: up", up=True)) for link in opened]
         with_bridges = {link.netns for link in opened}
-        return out + self.routes(ns for ns in self.spec.netns if ns.name in with_bridges)
+        return out + self.routes(ns for ns in self.delta.netns if ns.name in with_bridges)
 
     def routes(self, namespaces: Iterable[NetnsSpec]) -> list[_Step]:
         out: list[_Step] = []
@@ -324,10 +375,10 @@ class _Builder:
 
     def neighbours(self) -> list[_Step]:
         out: list[_Step] = []
-        links = self.topo._links
-        for ns in self.spec.netns:
+        macs = {ref: info.mac for infos in (self.existing, self.infos) for ref, info in infos.items()}
+        for ns in self.delta.netns:
             for n in ns.neighs:
-                lladdr = n.lladdr or links[n.lladdr_of].mac if n.lladdr_of else n.lladdr
+                lladdr = macs[n.lladdr_of] if n.lladdr_of else n.lladdr
                 assert lladdr is not None
                 req = add_neigh(self.index[LinkRef(ns.name, n.dev)], n.to, lladdr, n.entry)
                 out.append(_Step(ns.name, req))
@@ -338,7 +389,7 @@ class _Builder:
     def sysctls(self) -> None:
         """Every namespace's sysctls in one job on the namespace worker: it enters each
         namespace explicitly (and checks it is there) before writing that namespace's keys."""
-        todo = [ns for ns in self.spec.netns if ns.sysctl]
+        todo = [ns for ns in self.delta.netns if ns.sysctl]
         if not todo:
             return
         targets = [(ns, self.fds[ns.name], self.rtnl[ns.name].ns_ino) for ns in todo]
@@ -365,17 +416,24 @@ class _Builder:
     def start_tool(self, ns: NetnsSpec, argv: list[str], entry: str, text: str) -> None:
         """Start ``argv INPUT`` in ``ns`` in the background, INPUT holding ``text``; its exit status
         is checked at the end of the build, and a build that fails meanwhile ends it (by its PID)."""
-        tool = _Tool(entry, argv, text, self.fds[ns.name], self.topo.supervisor)
-        self.topo.undo.push(f"stop {argv[0]} in {ns.name}", tool.stop)
+        if self._supervisor is None:  # the firewall tools' PID namespace (its own init)
+            self._supervisor = proc.Supervisor(f"{self.spec.source}: firewall tools")
+            self.undo.push("stop the firewall tools", self._supervisor.close)
+        tool = _Tool(entry, argv, text, self.fds[ns.name], self._supervisor)
+        self.undo.push(f"stop {argv[0]} in {ns.name}", tool.stop)
         self.tools.append(tool)
 
     def finish_tools(self) -> None:
         for tool in self.tools:
             tool.finish()
+        if self._supervisor is not None:
+            self._supervisor.close()  # they have all ended: so does their init
 
     # -- readiness -------------------------------------------------------------------------
 
     def expects_carrier(self, link: LinkSpec) -> bool:
+        if link.ref in self.existing:  # it existed before: what it has now is what it has
+            return bool(self.existing[link.ref].flags & IFF_LOWER_UP)
         known = self._carrier.get(link.ref)
         if known is None:
             known = self._carrier[link.ref] = self._expects_carrier(link)
@@ -405,8 +463,8 @@ class _Builder:
         its pending linkwatch work for each first: the first probe normally finds them ready.
         Returns what the last probe said of the chosen links (of every link with ``all_links``).
         """
-        want = {link.ref for link in self.spec.links if which(link) and self.expects_carrier(link)}
-        asked = [link.ref for link in self.spec.links if all_links or link.ref in want]
+        want = {link.ref for link in self.delta.links if which(link) and self.expects_carrier(link)}
+        asked = [link.ref for link in self.delta.links if all_links or link.ref in want]
         if not asked:
             return {}
         by_netns: dict[str, list[LinkRef]] = {}
@@ -445,12 +503,13 @@ class _Builder:
         except AssertionError as exc:
             raise BuildError(self.spec.entry_of(min(want)), 0, str(exc)) from None
 
-    def add_handles(self, infos: dict[LinkRef, LinkInfo]) -> None:
-        for link in self.spec.links:
+    def check_made(self, infos: dict[LinkRef, LinkInfo]) -> None:
+        """Every new link is there under its name; keep what the kernel said of each."""
+        for link in self.delta.links:
             info = infos.get(link.ref)
             if info is None or info.name != link.name:
                 raise BuildError(link.entry, 0, f"link {link.ref} is missing after creation")
-            self.topo._add_link(Link(self.topo.netns(link.netns), link, info))
+            self.infos[link.ref] = info
 
 
 OPERSTATES = {0: "UNKNOWN", 1: "NOTPRESENT", 2: "DOWN", 3: "LOWERLAYERDOWN", 4: "TESTING", 5: "DORMANT", 6: "UP"}

@@ -21,21 +21,25 @@ from pytest_macvlan.errors import ClosedError
 from pytest_macvlan.kernel import nsworker as netns
 from pytest_macvlan.kernel import processes as proc
 from pytest_macvlan.kernel.messages import add_neigh, bridge_port, set_link
-from pytest_macvlan.kernel.rtnl import LinkInfo, RtnlSocket
+from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, IFF_UP, LinkInfo, RtnlSocket
+from pytest_macvlan.spec.fragment import merge
 from pytest_macvlan.spec.model import MACVLAN_MODE_NAMES, LinkRef, LinkSpec, TopologySpec
-from pytest_macvlan.topology.undo import UndoFailure, UndoStack
+from pytest_macvlan.spec.parse import SpecSource, read_document
+from pytest_macvlan.topology.builder import Built, extend
+from pytest_macvlan.topology.undo import UndoFailure
 from pytest_macvlan.wait import check_timeout, wait_until
-
-IFF_UP = 0x1
-IFF_LOWER_UP = 0x10000
 
 
 class Topology:
-    """A built topology. ``topo["ns1"]`` is a :class:`Netns`; ``topo.link("ns1/macvl1")`` a :class:`Link`."""
+    """A built topology. ``topo["ns1"]`` is a :class:`Netns`; ``topo.link("ns1/macvl1")`` a :class:`Link`.
 
-    def __init__(self, spec: TopologySpec) -> None:
+    It owns what the builder handed over (:class:`~.builder.Built`): the undo stack, the
+    namespaces' descriptors and sockets. :meth:`apply` adds to it at run time.
+    """
+
+    def __init__(self, spec: TopologySpec, built: Built) -> None:
         self.spec = spec
-        self.undo = UndoStack()
+        self.undo = built.undo
         self._netns: dict[str, Netns] = {}
         self._links: dict[LinkRef, Link] = {}
         self.captures: list[Capture] = []
@@ -43,6 +47,43 @@ class Topology:
         self._supervisor: proc.Supervisor | None = None
         self.closed = False
         self.teardown_failures: list[UndoFailure] = []
+        self._adopt(built)
+
+    def _adopt(self, built: Built) -> None:
+        for name, (fd, rtnl) in built.namespaces.items():
+            self._netns[name] = Netns(self, name, fd, rtnl)
+        for ref, info in built.links.items():
+            self._links[ref] = Link(self._netns[ref.netns], self.spec.link(ref), info)
+
+    # -- run-time changes ------------------------------------------------------------------
+
+    def apply(self, fragment: SpecSource) -> None:
+        """Add what ``fragment`` declares to the live topology, in the spec's own vocabulary.
+
+        ``fragment`` is TOML text, a TOML path or a dict, shaped like a spec: new namespaces,
+        new links (stacked on links that exist, if need be), addresses of existing links, and a
+        namespace's routes, neighbour entries, sysctls and firewall rules. It is validated
+        together with the topology's spec before anything changes (a
+        :class:`~pytest_macvlan.errors.SpecError` names the fragment's entry); a kernel error
+        undoes what the fragment had added and raises :class:`~pytest_macvlan.errors.BuildError`.
+        What it adds is torn down with the topology. ::
+
+            topo.apply('''
+            [netns.ns5.link.macvl5]
+            type = "macvlan"
+            link = "host/veth2.11"
+            addr = ["192.168.9.5/24"]
+            ''')
+        """
+        self.check_open()
+        data, source = read_document(fragment)
+        merged, delta = merge(self.spec, data, source)
+        namespaces = {name: (ns.fd, ns.rtnl) for name, ns in self._netns.items()}
+        existing = {LinkRef(name, info.name): info for name, ns in self._netns.items() for info in ns.rtnl.dump_links()}
+        built = extend(merged, delta, namespaces, existing)
+        self.spec = merged
+        self.undo.adopt(built.undo)
+        self._adopt(built)
 
     # -- lookup ----------------------------------------------------------------------------
 
@@ -82,12 +123,6 @@ class Topology:
 
     def __iter__(self) -> Iterator[Netns]:
         return iter(self.namespaces)
-
-    def _add_netns(self, ns: Netns) -> None:
-        self._netns[ns.name] = ns
-
-    def _add_link(self, link: Link) -> None:
-        self._links[LinkRef(link.netns.name, link.name)] = link
 
     @property
     def supervisor(self) -> proc.Supervisor:
@@ -323,6 +358,7 @@ class Link:
 
     def wait_carrier(self, on: bool = True, timeout: float = 3.0) -> LinkInfo:
         """Wait (bounded) until the link's carrier is ``on`` (or off); return the link's state."""
+        check_timeout(timeout, f"{self.ref}: wait_carrier", positive=True)
         return wait_until(
             self.info,
             lambda i: bool(i.flags & IFF_LOWER_UP) == on,

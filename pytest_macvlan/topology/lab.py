@@ -7,9 +7,22 @@ from types import TracebackType
 
 from pytest_macvlan.spec.model import TopologySpec
 from pytest_macvlan.spec.parse import SpecSource, load_spec
-from pytest_macvlan.topology.builder import build
+from pytest_macvlan.topology.builder import build_spec
 from pytest_macvlan.topology.handles import Topology
 from pytest_macvlan.topology.undo import UndoFailure
+
+
+def build(spec: TopologySpec) -> Topology:
+    """Build ``spec``; the returned topology is ready (links up, carrier on, addresses set).
+
+    Nothing is left behind on failure: what the builder made is undone before it raises.
+    """
+    built = build_spec(spec)
+    try:
+        return Topology(spec, built)
+    except BaseException:
+        built.undo.unwind()
+        raise
 
 
 class NetLab:

@@ -25,12 +25,19 @@ class UndoStack:
         self._steps: list[tuple[str, Callable[[], object]]] = []
 
     def push(self, what: str, fn: Callable[[], object]) -> None:
+        """Register the undo of something just made: ``what`` names it in reports."""
         self._steps.append((what, fn))
+
+    def adopt(self, other: UndoStack) -> None:
+        """Take over ``other``'s steps, on top of this stack's (they are undone first)."""
+        self._steps.extend(other._steps)
+        other._steps.clear()
 
     def __len__(self) -> int:
         return len(self._steps)
 
     def unwind(self) -> list[UndoFailure]:
+        """Run every step, newest first; return the failures (logged, never raised)."""
         failures: list[UndoFailure] = []
         while self._steps:
             what, fn = self._steps.pop()
