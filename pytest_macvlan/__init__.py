@@ -24,6 +24,9 @@ _EXPORTS = {
     "Link": "topology.handles",
     "Netns": "topology.handles",
     "Topology": "topology.handles",
+    "Process": "kernel.processes",
+    "wait_until": "wait",
+    "MAX_TIMEOUT": "wait",
     **{
         name: "errors"
         for name in ("BuildError", "ClosedError", "KernelFeatureError", "MacvlanError", "SpecError", "WaitTimeout")
@@ -50,6 +53,7 @@ _EXPORTS = {
     },
 }
 __all__ = [
+    "MAX_TIMEOUT",
     "BuildError",
     "Capture",
     "ClosedError",
@@ -61,6 +65,7 @@ __all__ = [
     "Netns",
     "PingResult",
     "Pred",
+    "Process",
     "SpecError",
     "Topology",
     "TopologySpec",
@@ -82,6 +87,7 @@ __all__ = [
     "parse_spec",
     "src_mac",
     "vlan",
+    "wait_until",
 ]
 
 
@@ -115,8 +121,9 @@ if TYPE_CHECKING:
     )
     from .capture.sniffer import Capture
     from .errors import BuildError, ClosedError, KernelFeatureError, MacvlanError, SpecError, WaitTimeout
-    from .kernel.processes import PingResult
+    from .kernel.processes import PingResult, Process
     from .spec.model import TopologySpec
     from .spec.parse import load_spec, parse_spec
     from .topology.handles import Link, Netns, Topology
     from .topology.lab import NetLab, build
+    from .wait import MAX_TIMEOUT, wait_until
