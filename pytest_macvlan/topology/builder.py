@@ -52,6 +52,7 @@ from pytest_macvlan.kernel.messages import (
 from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, LinkInfo, Request, RtnlSocket
 from pytest_macvlan.spec.fragment import Delta
 from pytest_macvlan.spec.model import LinkRef, LinkSpec, NetnsSpec, TopologySpec
+from pytest_macvlan.spec.parse import split_table
 from pytest_macvlan.topology.undo import UndoStack
 from pytest_macvlan.wait import wait_until
 
@@ -536,21 +537,21 @@ def _restore_quote(arg: str) -> str:
 
 
 def iptables_restore_text(rules: Sequence[tuple[str, ...]]) -> str:
-    """``iptables ARGS`` lines as ``iptables-restore`` input: ``-P C P`` becomes ``:C P``, ``-t T`` a section."""
+    """``iptables ARGS`` lines as ``iptables-restore`` input: ``-P C P`` becomes ``:C P``, a leading
+    ``-t T`` a section (only there: see :func:`~pytest_macvlan.spec.parse.split_table`). Every
+    argument reaches iptables literally: quoted, and a control character (which could end the
+    line) is refused here as it is by the validator."""
     tables: dict[str, list[str]] = {}
     for rule in rules:
-        args = list(rule)
-        table = "filter"
-        for flag in ("-t", "--table"):
-            if flag in args:
-                i = args.index(flag)
-                table = args[i + 1] if i + 1 < len(args) else table
-                del args[i : i + 2]
+        for arg in rule:
+            if not arg.isprintable():
+                raise ValueError(f"iptables argument {arg!r} contains a control character")
+        table, args = split_table(rule)
         if args[:1] in (["-P"], ["--policy"]) and len(args) == 3:
             line = f":{args[1]} {args[2]} [0:0]"
         elif args[:1] in (["-N"], ["--new-chain"]) and len(args) == 2:
             line = f":{args[1]} - [0:0]"
         else:
             line = " ".join(_restore_quote(a) for a in args)
-        tables.setdefault(table, []).append(line)
+        tables.setdefault(table or "filter", []).append(line)
     return "".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in tables.items())
