@@ -374,7 +374,9 @@ class _Parser:
         sysctl = []
         for key, value in self.table(t.get("sysctl", {}), f"{entry}.sysctl").items():
             if not _SYSCTL_KEY.fullmatch(key) or ".." in key:
-                raise self.fail(f"{entry}.sysctl.{key!r}", "only network sysctls ('net.…') can be set per namespace")
+                raise self.fail(
+                    f"{entry}.sysctl.{_shown(key)}", "only network sysctls ('net.…') can be set per namespace"
+                )
             why = machine_wide(key)
             if why:
                 raise self.fail(f"{entry}.sysctl.{key}", f"{key} is machine-wide, not per namespace: {why}")
@@ -515,8 +517,8 @@ def split_table(argv: list[str] | tuple[str, ...]) -> tuple[str | None, list[str
 
 
 def _shown(name: str) -> str:
-    """A name as an entry path shows it: as is, or quoted if it has whitespace or control characters."""
-    return name if name.isprintable() and not any(c.isspace() for c in name) else repr(name)
+    """A name as an entry path shows it: as is, or quoted if it has control characters (a newline)."""
+    return name if name.isprintable() else repr(name)
 
 
 def _typename(value: object) -> str:

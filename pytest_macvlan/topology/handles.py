@@ -43,8 +43,7 @@ class Topology:
         self._netns: dict[str, Netns] = {}
         self._links: dict[LinkRef, Link] = {}
         self.captures: list[Capture] = []
-        self.processes: list[proc.Process] = []
-        self._supervisor: proc.Supervisor | None = None
+        self.programs = proc.Programs(f"topology from {spec.source}", self.undo.push)
         self.closed = False
         self.teardown_failures: list[UndoFailure] = []
         self._adopt(built)
@@ -126,20 +125,13 @@ class Topology:
 
     @property
     def supervisor(self) -> proc.Supervisor:
-        """The PID namespace every program of this topology runs in (made on first use); its
-        teardown step ends them all, and everything they started, in parallel."""
-        if self._supervisor is None:
-            self._supervisor = proc.Supervisor(f"topology from {self.spec.source}")
-            self.undo.push("stop every program of the topology", self._stop_programs)
-        return self._supervisor
+        """The PID namespace of this topology's programs (made on first use; see :mod:`.supervisor`)."""
+        return self.programs.supervisor
 
-    def _stop_programs(self) -> None:
-        if self._supervisor is not None:
-            try:
-                self._supervisor.close()
-            finally:
-                for p in self.processes:
-                    p.close()
+    @property
+    def processes(self) -> list[proc.Process]:
+        """The programs started with :meth:`Netns.spawn`, in order."""
+        return self.programs.processes
 
     # -- captures --------------------------------------------------------------------------
 
@@ -187,10 +179,8 @@ class Netns:
 
     @property
     def path(self) -> str:
-        """A path naming this namespace while the topology lives: ``/proc/PID/fd/N``, the
-        descriptor of the test process that holds it. ``nsenter --net=PATH``, ``ip link set DEV
-        netns PATH`` and a CNI plugin's ``CNI_NETNS`` accept it; a program started by
-        :meth:`spawn` or :meth:`run` can use it as is (it lives in the test's user namespace)."""
+        """``/proc/PID/fd/N``: the test process's descriptor of this namespace, a path that
+        ``nsenter --net=PATH``, ``ip link set DEV netns PATH`` and CNI's ``CNI_NETNS`` accept."""
         self._open()
         return f"/proc/{os.getpid()}/fd/{self.fd}"
 
@@ -202,12 +192,8 @@ class Netns:
         input: str | None = None,
         env: Mapping[str, str | None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a program inside (no shell) and wait for it: ``ns.run("ip", "-br", "link")``.
-
-        ``input``: text for its standard input; ``env``: variables added to the test process's
-        environment (``None`` removes one); ``timeout``: seconds, after which it is killed and
-        :class:`subprocess.TimeoutExpired` raised. Anything it leaves running in the background
-        is ended with the topology."""
+        """Run a program inside (no shell) and wait: ``ns.run("ip", "-br", "link")``. ``input``: its
+        stdin; ``env``: added to the test's environment (None removes); killed at ``timeout``."""
         self._open()
         if not argv:
             raise ValueError("run() needs a program to run")
@@ -229,11 +215,9 @@ class Netns:
         env: Mapping[str, str | None] | None = None,
         cwd: str | os.PathLike[str] | None = None,
     ) -> proc.Process:
-        """Start a program under test inside this namespace (no shell) and return its
-        :class:`~pytest_macvlan.kernel.processes.Process`: ``wait_for_output(regex)``,
-        ``wait_for_listen(port)``, ``wait_for_link(name)``, ``returncode``, ``stdout``,
-        ``stderr`` (shown in a failing test's report). It, and everything it forks or
-        daemonizes, ends when the topology ends, or when the test process dies."""
+        """Start a program under test (no shell): a :class:`~pytest_macvlan.kernel.processes.Process`
+        (``wait_for_output``, ``wait_for_listen``, ``wait_for_link``, ``returncode``, ``stdout``).
+        It and all it forks or daemonizes end with the topology, or when the test process dies."""
         self._open()
         if not argv:
             raise ValueError("spawn() needs a program to run")

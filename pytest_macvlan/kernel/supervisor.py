@@ -1,0 +1,245 @@
+"""The supervisor of a topology's programs: none outlives the topology, or the test process.
+
+Each topology that runs a program gets a **PID namespace** of its own, made on first use by the
+package's netns worker thread (``unshare(CLONE_NEWPID)``). Its first process, its init, is a
+small supervisor of ours (``_INIT`` below). Every program is then forked by the worker thread
+*into* that PID namespace (``setns(CLONE_NEWPID)``) and into the network namespace it runs in
+(``setns(CLONE_NEWNET)``): it is a member from its first instruction, and so is everything it
+forks, double-forks or daemonizes, with no registration step to miss. When the init ends the
+kernel kills every member of its namespace (``SIGKILL``, which nothing can ignore or block).
+
+The init ends:
+
+- at teardown (:meth:`Supervisor.close`): a ``SIGTERM`` to every member first, then, after at
+  most ``grace`` seconds *in total* (however many programs there are), the init is killed;
+- when the test process dies, however it dies (``SIGKILL`` included): it is started through
+  ``setpriv --pdeathsig KILL`` by the worker thread, which lives as long as the process, and,
+  for the moment between ``fork`` and that setting, it also watches a pidfd of the test process
+  and exits as soon as that process has ended (a pidfd, unlike a pipe, is not held open by a
+  ``fork`` of the test process).
+
+Why a PID namespace and not a cgroup: it needs no cgroup delegation or write access to
+``/sys/fs/cgroup`` (it works rootless, in the process's own user namespace), killing its members
+is the kernel's own job and is atomic (no process can fork its way out while being killed, as it
+can between the reads of ``cgroup.procs``), and the kill happens even when the test process
+dies by ``SIGKILL`` with nobody left to do the killing. A program sees its PIDs from inside:
+``getpid()`` of the first program is 2, so a PID it writes into a pidfile is its namespace's
+(signal it with ``ns.run("kill", pid)``, or through :class:`Process`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+from pytest_macvlan.errors import ClosedError
+from pytest_macvlan.kernel import nsworker as netns
+from pytest_macvlan.wait import check_timeout, wait_until
+
+#: At teardown, how long programs get between ``SIGTERM`` and ``SIGKILL`` (all of them together).
+STOP_GRACE = 1.0
+
+# The init of a topology's PID namespace, run as `python -I -S -c _INIT PIDFD CTL`. PIDFD: a pidfd
+# of the test process (readable once it has ended); CTL: the read end of a pipe (b"T": SIGTERM to
+# every member; end of file: exit). It reaps the orphans the kernel hands it. When it exits, the
+# kernel kills every other member of the namespace.
+_INIT = r"""
+import os, select, signal, sys
+pidfd, ctl = int(sys.argv[1]), int(sys.argv[2])
+poll = select.poll()
+poll.register(pidfd, select.POLLIN)
+poll.register(ctl, select.POLLIN)
+while True:
+    ready = dict(poll.poll(100))
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    if pidfd in ready:
+        os._exit(0)
+    if ctl in ready:
+        data = os.read(ctl, 64)
+        if not data:
+            os._exit(0)
+        if b"T" in data:
+            try:
+                os.kill(-1, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+"""
+_PDEATHSIG = ("setpriv", "--pdeathsig", "KILL", "--")
+
+
+class Supervisor:
+    """The PID namespace of one topology's programs, and its init. Made by :meth:`start`.
+
+    Every process started through :meth:`popen` is a member of the namespace, and so is every
+    process it starts; :meth:`close` ends them all, in parallel, in at most ``grace`` seconds
+    plus the kernel's time to deliver ``SIGKILL``.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._lock = threading.Lock()
+        self._init: subprocess.Popen[bytes] | None = None
+        self._pidns = -1
+        self._ctl = -1
+        self._procs: list[subprocess.Popen[Any]] = []
+        self.closed = False
+
+    # -- the namespace ---------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Make the PID namespace and its init (on the worker thread). Called with the lock held."""
+        me = os.pidfd_open(os.getpid())
+        r, w = os.pipe()
+        try:
+
+            def make() -> tuple[subprocess.Popen[bytes], int]:
+                home = netns.home_pid_fd()
+                netns.unshare_pid()
+                try:
+                    init = subprocess.Popen(
+                        [*_PDEATHSIG, sys.executable, "-I", "-S", "-c", _INIT, str(me), str(r)],
+                        pass_fds=(me, r),
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    try:
+                        pidns = os.open("/proc/thread-self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+                    except BaseException:
+                        init.kill()
+                        init.wait()
+                        raise
+                finally:
+                    netns.setns_pid(home)
+                return init, pidns
+
+            self._init, self._pidns = netns.on_worker(make)
+        except BaseException:
+            os.close(w)
+            raise
+        finally:
+            os.close(me)
+            os.close(r)
+        self._ctl = w
+
+    def popen(
+        self,
+        ns_fd: int,
+        argv: Sequence[str],
+        *,
+        stdin: int | IO[Any] | None = subprocess.DEVNULL,
+        stdout: int | IO[Any] | None = subprocess.PIPE,
+        stderr: int | IO[Any] | None = subprocess.PIPE,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        text: bool = True,
+    ) -> subprocess.Popen[Any]:
+        """Start ``argv`` (no shell) in the network namespace ``ns_fd``, as a member of this
+        supervisor's PID namespace. It is registered before it can run a single instruction."""
+        if not argv:
+            raise ValueError("no program to run")
+        cmd = list(argv)
+        with self._lock:
+            if self.closed:
+                raise ClosedError(f"{self.label}: the topology's programs have been stopped")
+            if self._init is None:
+                self._start()
+            pidns = self._pidns
+
+            def fork() -> subprocess.Popen[Any]:
+                # On the worker thread, inside ns_fd: the child inherits the thread's network
+                # namespace, and its PID namespace is the one the thread forks into.
+                home = netns.home_pid_fd()
+                netns.setns_pid(pidns)
+                try:
+                    p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd, text=text)
+                finally:
+                    netns.setns_pid(home)
+                self._procs.append(p)  # on the worker: registered even if the caller is interrupted
+                return p
+
+            return netns.run_in(ns_fd, fork)
+
+    def forget(self, p: subprocess.Popen[Any]) -> None:
+        """``p`` has ended and been reaped: no need to stop it at teardown."""
+        with self._lock, contextlib.suppress(ValueError):
+            self._procs.remove(p)
+
+    def members(self) -> list[int]:
+        """PIDs (as seen from the test process) of the namespace's processes other than its init
+        that are still running: the registered programs and every orphan the init has adopted."""
+        with self._lock:
+            procs = [p.pid for p in self._procs if p.poll() is None]
+            init = self._init
+        if init is None or init.poll() is not None:
+            return procs
+        try:
+            with open(f"/proc/{init.pid}/task/{init.pid}/children", encoding="ascii") as f:
+                adopted = [int(x) for x in f.read().split()]
+        except OSError:
+            adopted = []
+        return procs + [pid for pid in adopted if not _zombie(pid)]
+
+    def close(self, grace: float = STOP_GRACE) -> None:
+        """End every process of the namespace: ``SIGTERM`` to all, then ``SIGKILL`` to what is
+        left after ``grace`` seconds (in total, not per program). Idempotent; bounded."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            init, procs = self._init, list(self._procs)
+        if init is None:
+            return
+        try:
+            deadline = time.monotonic() + check_timeout(grace, "stop grace")
+            with contextlib.suppress(OSError):
+                os.write(self._ctl, b"T")  # the init signals every member, adopted orphans too
+            for p in procs:
+                with contextlib.suppress(OSError):
+                    if p.poll() is None:
+                        p.terminate()
+            with contextlib.suppress(AssertionError):
+                wait_until(
+                    self.members,
+                    lambda left: not left,
+                    timeout=max(0.0, deadline - time.monotonic()),
+                    what="programs ended",
+                )
+        finally:
+            # Killing the init makes the kernel kill every member. The init's own exit waits until
+            # they are all reaped, so reap the members that are this process's children first.
+            with contextlib.suppress(OSError):
+                init.kill()
+            for p in procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(2.0)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                init.wait(2.0)
+            for p in procs:
+                for stream in (p.stdin, p.stdout, p.stderr):
+                    if stream is not None:
+                        with contextlib.suppress(OSError):
+                            stream.close()
+            for fd in (self._ctl, self._pidns):
+                if fd >= 0:
+                    os.close(fd)
+            self._ctl = self._pidns = -1
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(")")[2].split()[:1] == ["Z"]
+    except OSError:
+        return True  # gone
