@@ -49,11 +49,6 @@ def unshare_pid() -> None:
         raise OSError(err, f"unshare(CLONE_NEWPID): {os.strerror(err)}{limit_hit(err, 'pid')}") from None
 
 
-def setns_pid(fd: int) -> None:
-    """Make the *calling thread's* next children members of the PID namespace ``fd`` refers to."""
-    libc.setns(fd, CLONE_NEWPID)
-
-
 def _read_limit(path: str) -> str:
     try:
         with open(path, encoding="ascii") as f:
@@ -115,7 +110,6 @@ class _Worker:
         self._jobs: queue.SimpleQueue[tuple[int | None, Callable[[], object], Future[object]]] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="pytest-macvlan-netns", daemon=True)
         self._home = -1
-        self._home_pid = -1
         self._failed: OSError | None = None
         self._ready = threading.Event()
         try:
@@ -134,7 +128,6 @@ class _Worker:
         try:
             unshare_net()
             self._home = _thread_ns_fd()
-            self._home_pid = os.open("/proc/thread-self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             if self._home >= 0:
                 os.close(self._home)
@@ -194,9 +187,9 @@ def on_worker(fn: Callable[[], T]) -> T:
     return worker.run(None, fn)
 
 
-def home_pid_fd() -> int:
-    """The worker's own PID namespace (a descriptor), to return to after forking into another."""
-    return _get_worker()._home_pid
+def home_net_fd() -> int:
+    """The worker's own empty network namespace (a descriptor; starts the worker if needed)."""
+    return _get_worker()._home
 
 
 def worker_thread_id() -> int:

@@ -30,17 +30,22 @@ dies by ``SIGKILL`` with nobody left to do the killing. A program sees its PIDs 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import queue
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import IO, Any, TypeVar
 
 from pytest_macvlan.errors import ClosedError
 from pytest_macvlan.kernel import nsworker as netns
 from pytest_macvlan.wait import check_timeout, wait_until
+
+T = TypeVar("T")
 
 #: At teardown, how long programs get between ``SIGTERM`` and ``SIGKILL`` (all of them together).
 STOP_GRACE = 1.0
@@ -90,7 +95,7 @@ class Supervisor:
         self.label = label
         self._lock = threading.Lock()
         self._init: subprocess.Popen[bytes] | None = None
-        self._pidns = -1
+        self._forker: _Forker | None = None
         self._ctl = -1
         self._procs: list[subprocess.Popen[Any]] = []
         self.closed = False
@@ -98,40 +103,31 @@ class Supervisor:
     # -- the namespace ---------------------------------------------------------------------
 
     def _start(self) -> None:
-        """Make the PID namespace and its init (on the worker thread). Called with the lock held."""
+        """Make the forking thread, the PID namespace and its init. Called with the lock held."""
+        forker = _Forker(self.label)
         me = os.pidfd_open(os.getpid())
         r, w = os.pipe()
         try:
 
-            def make() -> tuple[subprocess.Popen[bytes], int]:
-                home = netns.home_pid_fd()
-                netns.unshare_pid()
-                try:
-                    init = subprocess.Popen(
-                        [*_PDEATHSIG, sys.executable, "-I", "-S", "-c", _INIT, str(me), str(r)],
-                        pass_fds=(me, r),
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                    try:
-                        pidns = os.open("/proc/thread-self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
-                    except BaseException:
-                        init.kill()
-                        init.wait()
-                        raise
-                finally:
-                    netns.setns_pid(home)
-                return init, pidns
+            def make() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    [*_PDEATHSIG, sys.executable, "-I", "-S", "-c", _INIT, str(me), str(r)],
+                    pass_fds=(me, r),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
 
-            self._init, self._pidns = netns.on_worker(make)
+            self._init = forker.run(None, make)
         except BaseException:
             os.close(w)
+            forker.stop()
             raise
         finally:
             os.close(me)
             os.close(r)
         self._ctl = w
+        self._forker = forker
 
     def popen(
         self,
@@ -155,21 +151,16 @@ class Supervisor:
                 raise ClosedError(f"{self.label}: the topology's programs have been stopped")
             if self._init is None:
                 self._start()
-            pidns = self._pidns
+            assert self._forker is not None
 
             def fork() -> subprocess.Popen[Any]:
-                # On the worker thread, inside ns_fd: the child inherits the thread's network
-                # namespace, and its PID namespace is the one the thread forks into.
-                home = netns.home_pid_fd()
-                netns.setns_pid(pidns)
-                try:
-                    p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd, text=text)
-                finally:
-                    netns.setns_pid(home)
-                self._procs.append(p)  # on the worker: registered even if the caller is interrupted
+                # On the forking thread, inside ns_fd: the child inherits the thread's network
+                # namespace, and is born in the PID namespace the thread forks into.
+                p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd, text=text)
+                self._procs.append(p)  # on that thread: registered even if the caller is interrupted
                 return p
 
-            return netns.run_in(ns_fd, fork)
+            return self._forker.run(ns_fd, fork)
 
     def forget(self, p: subprocess.Popen[Any]) -> None:
         """``p`` has ended and been reaped: no need to stop it at teardown."""
@@ -231,10 +222,67 @@ class Supervisor:
                     if stream is not None:
                         with contextlib.suppress(OSError):
                             stream.close()
-            for fd in (self._ctl, self._pidns):
-                if fd >= 0:
-                    os.close(fd)
-            self._ctl = self._pidns = -1
+            if self._ctl >= 0:
+                os.close(self._ctl)
+                self._ctl = -1
+            if self._forker is not None:
+                self._forker.stop()
+
+
+class _Forker:
+    """The thread that forks one topology's programs. It entered a new PID namespace for its
+    children (``unshare(CLONE_NEWPID)``) and never leaves it: a thread cannot go back to an
+    ancestor PID namespace without ``CAP_SYS_ADMIN`` over it (which a rootless run lacks), and a
+    thread whose children go elsewhere cannot start threads. It runs jobs one at a time, each
+    inside the network namespace it is given, and returns to the netns worker's empty namespace
+    between jobs. It ends with the supervisor; the init's ``PR_SET_PDEATHSIG`` then fires."""
+
+    def __init__(self, label: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[int | None, Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._home = netns.home_net_fd()  # also starts the netns worker, whose namespace this is
+        self._failed: BaseException | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"pytest-macvlan-programs {label}"[:60], daemon=True)
+        try:
+            self._thread.start()
+        except RuntimeError as exc:
+            raise OSError(
+                errno.EAGAIN, f"cannot start a thread for programs: {exc}{netns.limit_hit(errno.EAGAIN)}"
+            ) from None
+        self._ready.wait()
+        if self._failed is not None:
+            raise self._failed
+
+    def _loop(self) -> None:
+        try:
+            netns.setns(self._home)
+            netns.unshare_pid()
+        except BaseException as exc:
+            self._failed = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        while (job := self._jobs.get()) is not None:
+            fd, fn, fut = job
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                if fd is not None:
+                    netns.setns(fd)
+                fut.set_result(fn())
+            except BaseException as exc:  # handed to the caller
+                fut.set_exception(exc)
+            finally:
+                netns.setns(self._home)
+
+    def run(self, fd: int | None, fn: Callable[[], T]) -> T:
+        fut: Future[T] = Future()
+        self._jobs.put((fd, fn, fut))
+        return fut.result()
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(5.0)
 
 
 def _zombie(pid: int) -> bool:
