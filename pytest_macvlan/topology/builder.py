@@ -245,7 +245,7 @@ class _Builder:
                 nsmod.write_sysctl("net.ipv6.conf.default.disable_ipv6", "1")
             return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
 
-        made = nsmod.create(len(specs), setup)
+        made = nsmod.create(len(specs), setup, release=lambda sock: sock.close())
         for ns_spec, (fd, sock) in zip(specs, made, strict=True):
             self.undo.push(f"release namespace {ns_spec.name}", partial(os.close, fd))
             self.undo.push(f"close netlink socket of {ns_spec.name}", sock.close)
