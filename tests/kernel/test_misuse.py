@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import threading
@@ -125,7 +126,9 @@ def test_sending_on_a_link_that_is_down_or_gone(pair: Topology) -> None:
     assert err.strerror.startswith("a/v0: send failed") and err.strerror.endswith("(the link no longer exists)"), err
 
 
-@pytest.mark.parametrize("deadline", [0, -1, None], ids=["zero", "negative", "none"])
+@pytest.mark.parametrize(
+    "deadline", [0, -1, None, math.nan, math.inf, 1e300], ids=["zero", "negative", "none", "nan", "inf", "1e300"]
+)
 def test_every_wait_needs_a_deadline(pair: Topology, deadline: Any) -> None:
     cap = pair.link("b/v0").sniff()
     for call in (
