@@ -74,7 +74,7 @@ def test_both_forms_return_what_was_seen() -> None:
     with pytest.raises(WaitTimeout, match=r"never: not reached within 0.05s; last seen: <\d+>"):
         wait_until(lambda: 0, lambda v: False, timeout=0.05, what="never", show=lambda v: f"<{v}>")
     with pytest.raises(TypeError, match="twice"):
-        wait_until(lambda: 1, 1.0, timeout=1.0)
+        wait_until(lambda: 1, 1.0, timeout=1.0)  # type: ignore[call-overload]
 
 
 def test_the_wait_is_bounded_and_backs_off() -> None:
