@@ -91,6 +91,15 @@ def socket_ns_inode(sock: socket.socket) -> int:
         os.close(nsfd)
 
 
+def with_limit(exc: OSError) -> OSError:
+    """``exc``, or a copy whose message also names the limit it hit (descriptors, namespaces)."""
+    err = exc.errno or 0
+    if err not in (errno.EMFILE, errno.ENFILE) or "is reached" in str(exc):
+        return exc
+    hint = limit_hit(err)
+    return OSError(err, f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}{hint}")
+
+
 def _thread_ns_fd() -> int:
     try:
         return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -220,6 +229,16 @@ def create(
                 except BaseException:
                     os.close(fd)
                     raise
+        except OSError as exc:
+            for fd, result in made:
+                if release is not None:
+                    release(result)
+                os.close(fd)
+            err = exc.errno or 0
+            if "is reached" in str(exc) or not limit_hit(err):
+                raise
+            what = f"creating namespace {len(made) + 1} of {count}: {exc.strerror or exc}"
+            raise OSError(err, f"{what}{limit_hit(err)}") from None
         except BaseException:
             for fd, result in made:
                 if release is not None:

@@ -189,6 +189,12 @@ class _Builder:
         """Run, and hand over what was made; on any failure undo it all and raise."""
         try:
             self.run()
+        except OSError as exc:  # a limit reached (descriptors, namespaces) is named
+            self.undo.unwind()
+            named = nsmod.with_limit(exc)
+            if named is exc:
+                raise
+            raise named from exc
         except BaseException:
             self.undo.unwind()
             raise
