@@ -31,7 +31,7 @@ from pytest_macvlan.spec.model import (
     TopologySpec,
 )
 from pytest_macvlan.spec.names import ifname_problem, netns_name_problem, split_ref
-from pytest_macvlan.spec.sysctls import machine_wide
+from pytest_macvlan.spec.sysctls import machine_wide, range_problem
 
 SpecSource = str | os.PathLike[str] | Mapping[str, Any]
 T = TypeVar("T")
@@ -389,6 +389,9 @@ class _Parser:
                 )
             if isinstance(value, int) and not SYSCTL_INT_MIN <= value <= SYSCTL_INT_MAX:
                 raise self.fail(f"{entry}.sysctl.{key}", f"{value} is outside any sysctl's range (64 bits)")
+            problem = range_problem(key, value)
+            if problem:
+                raise self.fail(f"{entry}.sysctl.{key}", problem)
             sysctl.append((key, str(value)))
         iptables = tuple(self.rule(r, f"{entry}.iptables[{i}]") for i, r in enumerate(self.list(t, "iptables", entry)))
         nft = self.typed(t, "nft", str, entry)

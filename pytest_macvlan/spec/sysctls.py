@@ -121,6 +121,41 @@ MACHINE_WIDE: dict[str, str] = {
 }
 
 
+#: The kernel's range for a few common per-namespace integer sysctls (their handlers are
+#: ``proc_dointvec_minmax`` or refuse other values); a value outside is refused by the validator.
+#: Other keys' values are checked by the kernel when the build writes them (a BuildError naming
+#: the entry, and nothing left behind).
+RANGES: dict[str, tuple[int, int]] = {
+    "net.ipv4.ip_forward": (0, 1),
+    "net.ipv4.conf.all.forwarding": (0, 1),
+    "net.ipv4.conf.default.forwarding": (0, 1),
+    "net.ipv4.conf.all.rp_filter": (0, 2),
+    "net.ipv4.conf.default.rp_filter": (0, 2),
+    "net.ipv4.conf.all.arp_ignore": (0, 8),
+    "net.ipv4.conf.all.arp_announce": (0, 2),
+    "net.ipv4.ip_default_ttl": (1, 255),
+    "net.ipv4.icmp_echo_ignore_all": (0, 1),
+    "net.ipv4.icmp_echo_ignore_broadcasts": (0, 1),
+    "net.ipv4.igmp_link_local_mcast_reports": (0, 1),
+    "net.ipv6.conf.all.disable_ipv6": (0, 1),
+    "net.ipv6.conf.default.disable_ipv6": (0, 1),
+    "net.core.somaxconn": (0, 2**31 - 1),
+}
+
+
+def range_problem(key: str, value: int | str) -> str | None:
+    """Why ``value`` is outside the kernel's range for ``key`` (known ranges only), or None."""
+    bounds = RANGES.get(key)
+    if bounds is None:
+        return None
+    text = str(value).strip()
+    if not text.lstrip("-").isdigit():
+        return f"{key} takes an integer {bounds[0]}-{bounds[1]}, not {value!r}"
+    if not bounds[0] <= int(text) <= bounds[1]:
+        return f"{value} is out of range {bounds[0]}-{bounds[1]} for {key}"
+    return None
+
+
 def machine_wide(key: str) -> str | None:
     """Why the ``net.*`` sysctl ``key`` (``.`` separators, ``/`` in interface names) is not a
     namespace's own, or None if it is (as far as the kernel's source says)."""
