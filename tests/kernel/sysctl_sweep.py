@@ -18,12 +18,17 @@ written in the child, the keys of the initial namespace whose value changed, wit
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path("/proc/sys/net")
 
@@ -93,7 +98,7 @@ def sweep() -> dict[str, object]:
                     moved[key] = changed
                     for k in changed:  # put the initial namespace back where the kernel allows it
                         with contextlib.suppress(OSError, KeyError):
-                            run_in_main(lambda k=k: path_of(k).write_text(baseline[k]))
+                            run_in_main(functools.partial(path_of(k).write_text, baseline[k]))
                     baseline.update(run_in_main(keys))  # what could not be put back is the new normal
                 break
             else:
@@ -106,19 +111,21 @@ def sweep() -> dict[str, object]:
             missing=sorted(k for k in moved if k not in MACHINE_WIDE),
         )
 
-    jobs: list[tuple[object, threading.Event, list[object]]] = []
+    jobs: list[tuple[Callable[[], Any], threading.Event, list[Any]]] = []
     lock = threading.Condition()
 
-    def run_in_main(fn):  # type: ignore[no-untyped-def]
+    def run_in_main(fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the main thread (in the initial namespace) and return what it returned."""
         done = threading.Event()
-        box: list[object] = []
+        box: list[Any] = []
         with lock:
             jobs.append((fn, done, box))
             lock.notify()
         done.wait()
         if isinstance(box[0], OSError):
             raise box[0]
-        return box[0]
+        result_value: T = box[0]
+        return result_value
 
     worker = threading.Thread(target=child, daemon=True)
     worker.start()
@@ -128,7 +135,7 @@ def sweep() -> dict[str, object]:
             batch, jobs[:] = list(jobs), []
         for fn, done, box in batch:
             try:
-                box.append(fn())  # type: ignore[operator]
+                box.append(fn())
             except OSError as exc:  # handed back: the kernel refused (a value it will not put back)
                 box.append(exc)
             done.set()
