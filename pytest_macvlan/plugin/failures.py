@@ -4,6 +4,8 @@
   the frames, one ``tcpdump -e -n`` style line each, and the path of a pcapng file of them
   (``--pcap-dir``, default under pytest's basetemp; ``--keep-pcaps`` for passing tests too).
   The pcap paths are also ``user_properties`` (JUnit XML ``<property>`` elements).
+- It also gets a section per program the test started with ``Netns.spawn``: its command line,
+  its exit status (or that it still runs), and the last characters of its stdout and stderr.
 - ``--keep-topology`` (failed tests) / ``--keep-topology=always``: at teardown, the
   ``pytest_macvlan_teardown`` hook gives the topologies' namespaces names in ``/run/netns``
   (:mod:`pytest_macvlan.keep`); the end of the run says how to enter and remove each.
