@@ -46,6 +46,7 @@ from pytest_macvlan.kernel import nsworker as netns
 from pytest_macvlan.wait import check_timeout, wait_until
 
 T = TypeVar("T")
+_JOB_GRACE = 10.0  # how long an interrupted caller waits for its job (a fork) to finish
 
 #: At teardown, how long programs get between ``SIGTERM`` and ``SIGKILL`` (all of them together).
 STOP_GRACE = 1.0
@@ -278,7 +279,14 @@ class _Forker:
     def run(self, fd: int | None, fn: Callable[[], T]) -> T:
         fut: Future[T] = Future()
         self._jobs.put((fd, fn, fut))
-        return fut.result()
+        try:
+            return fut.result()
+        except BaseException:
+            # The caller was interrupted (pytest-timeout, Ctrl-C) while the job may still run: let
+            # it finish before the caller releases what it uses (the program's output files).
+            with contextlib.suppress(BaseException):
+                fut.exception(timeout=_JOB_GRACE)
+            raise
 
     def stop(self) -> None:
         self._jobs.put(None)

@@ -9,8 +9,9 @@ state the whole machine shares, and some are made read-only outside the initial 
 - ``net/netfilter/nf_hooks_lwtunnel.c``: ``nf_hooks_lwtunnel`` is registered per namespace but its
   handler turns on a global static key (``nf_hooks_lwtunnel_enabled``) and refuses to turn it off;
 - ``net/core/neighbour.c`` ``neigh_sysctl_register``: the ``default`` entries ``gc_interval``,
-  ``gc_thresh1..3`` point into the neighbour table (``arp_tbl``, ``nd_tbl``), one for the machine,
-  and are registered in every namespace owned by the initial user namespace;
+  ``gc_thresh1..3`` point into the neighbour table (``arp_tbl``, ``nd_tbl``), one for the machine;
+  the ``default`` directory is registered with the table's own parameters, which belong to the
+  initial namespace (the sweep finds no ``neigh.default`` in a new namespace);
 - ``net/netfilter/nf_conntrack_standalone.c``: ``nf_conntrack_max``, ``nf_conntrack_expect_max`` and
   ``nf_conntrack_buckets`` are the machine's limits, read-only (0444) outside the initial namespace;
 - ``net/core/sysctl_net_core.c`` ``net_core_table``, ``net/ipv4/sysctl_net_ipv4.c`` ``ipv4_table``,
@@ -21,7 +22,10 @@ state the whole machine shares, and some are made read-only outside the initial 
 
 ``tests/kernel/sysctl_sweep.py`` checks the list the other way round, in a throwaway kernel only
 (a user-mode Linux guest): it writes every writable ``net.*`` key in a child namespace and
-reports each one whose value in the initial namespace moved.
+reports each one whose value in the initial namespace moved. On Debian's UML 6.1.176 with the
+netfilter modules loaded (``docs/sysctl-sweep-uml-6.1.json``): 502 keys written, one moved the
+initial namespace, ``nf_hooks_lwtunnel``; the conntrack limits and the congestion-control lists
+are read-only there.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ MACHINE_WIDE: dict[str, str] = {
     "net.netfilter.nf_hooks_lwtunnel": "it turns on a global switch (netfilter hooks for lightweight "
     "tunnels) for the whole machine, and the kernel refuses to turn it off again",
     **{
-        f"net.{family}.neigh.default.{key}": f"the neighbour table's garbage collection is {_GLOBAL_STATE}"
+        f"net.{family}.neigh.default.{key}": f"the neighbour table's garbage collection is {_GLOBAL_STATE}; "
+        + _INIT_ONLY
         for family in ("ipv4", "ipv6")
         for key in ("gc_interval", "gc_thresh1", "gc_thresh2", "gc_thresh3")
     },
@@ -91,8 +96,6 @@ MACHINE_WIDE: dict[str, str] = {
             "inet_peer_threshold",
             "inet_peer_minttl",
             "inet_peer_maxttl",
-            "tcp_available_congestion_control",
-            "tcp_allowed_congestion_control",
             "tcp_available_ulp",
             "tcp_low_latency",
             "fib_sync_mem",
@@ -117,6 +120,10 @@ MACHINE_WIDE: dict[str, str] = {
         )
     },
     **{f"net.ipv6.{key}": _INIT_ONLY for key in ("mld_max_msf", "mld_qrv")},
+    **{
+        f"net.ipv4.{key}": "the machine's list, read-only outside the initial namespace"
+        for key in ("tcp_available_congestion_control", "tcp_allowed_congestion_control")
+    },
     **{f"net.sctp.{key}": _INIT_ONLY for key in ("sctp_mem", "sctp_rmem", "sctp_wmem")},
 }
 
