@@ -1,19 +1,20 @@
 """The supervisor of a topology's programs: none outlives the topology, or the test process.
 
-Each topology that runs a program gets a **PID namespace** of its own, made on first use by the
-package's netns worker thread (``unshare(CLONE_NEWPID)``). Its first process, its init, is a
-small supervisor of ours (``_INIT`` below). Every program is then forked by the worker thread
-*into* that PID namespace (``setns(CLONE_NEWPID)``) and into the network namespace it runs in
-(``setns(CLONE_NEWNET)``): it is a member from its first instruction, and so is everything it
-forks, double-forks or daemonizes, with no registration step to miss. When the init ends the
-kernel kills every member of its namespace (``SIGKILL``, which nothing can ignore or block).
+Each topology that runs a program gets a **PID namespace** of its own, made on first use by a
+thread of its own, the forking thread (:class:`_Forker`: ``unshare(CLONE_NEWPID)``, after which
+that thread's children are born in the new namespace). Its first child, the namespace's init, is
+a small supervisor of ours (``_INIT`` below). Every program is then forked by that thread, after
+it entered the program's network namespace (``setns(CLONE_NEWNET)``): it is a member of the PID
+namespace from its first instruction, and so is everything it forks, double-forks or
+daemonizes, with no registration step to miss. When the init ends the kernel kills every member
+of its namespace (``SIGKILL``, which nothing can ignore or block).
 
 The init ends:
 
 - at teardown (:meth:`Supervisor.close`): a ``SIGTERM`` to every member first, then, after at
   most ``grace`` seconds *in total* (however many programs there are), the init is killed;
 - when the test process dies, however it dies (``SIGKILL`` included): it is started through
-  ``setpriv --pdeathsig KILL`` by the worker thread, which lives as long as the process, and,
+  ``setpriv --pdeathsig KILL`` by the forking thread, which lives as long as the topology, and,
   for the moment between ``fork`` and that setting, it also watches a pidfd of the test process
   and exits as soon as that process has ended (a pidfd, unlike a pipe, is not held open by a
   ``fork`` of the test process).
