@@ -157,7 +157,12 @@ def python_for(user: pwd.struct_passwd, home: Path) -> tuple[list[str], dict[str
 def test_the_suite_runs_rootless_as_an_unprivileged_user(nobody_home: Path) -> None:
     user = pwd.getpwnam(NOBODY)
     python, env, tree = python_for(user, nobody_home)
-    kernel = ["tests/kernel/test_topology.py", "tests/kernel/test_misuse.py", "tests/kernel/test_plugin.py"]
+    kernel = [
+        "tests/kernel/test_topology.py",
+        "tests/kernel/test_misuse.py",
+        "tests/kernel/test_plugin.py",
+        "tests/kernel/test_programs.py",  # the supervisor: a PID namespace owned by the user namespace
+    ]
     selection = ["scenarios", *kernel]
     done = subprocess.run(
         [
