@@ -45,9 +45,11 @@ class FieldReader:
         self.pending_members: list[tuple[LinkRef, str, str]] = []  # (bond, member name, entry)
 
     def fail(self, entry: str, problem: str) -> SpecError:
+        """A SpecError naming this document, ``entry`` and ``problem``."""
         return SpecError(self.source, entry, problem)
 
     def table(self, value: object, entry: str) -> Mapping[str, Any]:
+        """``value`` if it is a table, else an error naming ``entry``."""
         if not isinstance(value, Mapping):
             raise self.fail(entry, f"must be a table, not {typename(value)}")
         for key in value:
@@ -66,6 +68,7 @@ class FieldReader:
         return value
 
     def keys(self, table: Mapping[str, Any], allowed: set[str], entry: str, what: str) -> None:
+        """Refuse a key of ``table`` that is not in ``allowed`` (the message lists the allowed ones)."""
         for key in table:
             if key not in allowed:
                 raise self.fail(
@@ -74,6 +77,7 @@ class FieldReader:
                 )
 
     def typed(self, table: Mapping[str, Any], key: str, kind: type[T], entry: str) -> T | None:
+        """``table[key]`` if it has the type ``kind`` (a bool is not an int), ``None`` if absent."""
         if key not in table:
             return None
         value = table[key]
@@ -83,6 +87,7 @@ class FieldReader:
         return value
 
     def str_list(self, table: Mapping[str, Any], key: str, entry: str) -> list[str]:
+        """``table[key]`` as a list of strings (one string is a list of one)."""
         value = table.get(key, [])
         if isinstance(value, str):
             value = [value]
@@ -91,6 +96,7 @@ class FieldReader:
         return value
 
     def mac(self, value: object, entry: str) -> str:
+        """A unicast MAC address, lower case."""
         if not isinstance(value, str) or not MAC_RE.fullmatch(value):
             raise self.fail(entry, f"bad MAC address {value!r} (expected six hex octets like 02:00:00:00:00:01)")
         mac = value.lower()
@@ -101,6 +107,7 @@ class FieldReader:
         return mac
 
     def interface(self, value: str, entry: str) -> IPInterface:
+        """An address with its prefix length (``192.168.9.2/24``)."""
         if "/" not in value:
             raise self.fail(entry, f"address {value!r} needs a prefix length (like 192.168.9.2/24)")
         try:
@@ -112,6 +119,7 @@ class FieldReader:
         return iface
 
     def address(self, value: object, entry: str) -> IPAddress:
+        """An IP address without a prefix length."""
         if not isinstance(value, str):
             raise self.fail(entry, f"must be an IP address string, not {typename(value)}")
         try:
@@ -123,6 +131,7 @@ class FieldReader:
         return addr
 
     def ifname(self, value: object, entry: str) -> str:
+        """An interface name the kernel accepts (not ``lo``)."""
         problem = ifname_problem(value)
         if problem:
             raise self.fail(entry, problem)
@@ -132,12 +141,14 @@ class FieldReader:
         return value
 
     def choice(self, t: Mapping[str, Any], key: str, allowed: Mapping[str, int], entry: str, what: str) -> str | None:
+        """``t[key]`` if it is one of ``allowed``'s names, ``None`` if absent."""
         value = self.typed(t, key, str, entry)
         if value is not None and value not in allowed:
             raise self.fail(f"{entry}.{key}", f"unknown {what} {value!r} (one of {', '.join(allowed)})")
         return value
 
     def list(self, t: Mapping[str, Any], key: str, entry: str) -> list[Any]:
+        """``t[key]`` as a list (a single table is a list of one)."""
         value = t.get(key, [])
         if not isinstance(value, list):
             raise self.fail(f"{entry}.{key}", f"must be a list, not {typename(value)}")
@@ -150,6 +161,7 @@ def shown(name: str) -> str:
 
 
 def typename(value: object) -> str:
+    """How a message names the type of ``value`` (``a string``, ``a table``...)."""
     return {
         bool: "a boolean",
         int: "an integer",
@@ -161,4 +173,5 @@ def typename(value: object) -> str:
 
 
 def typename_of(kind: type) -> str:
+    """How a message names the type ``kind`` that was expected."""
     return {bool: "a boolean (true/false)", int: "an integer", str: "a string"}.get(kind, kind.__name__)

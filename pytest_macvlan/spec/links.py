@@ -52,6 +52,7 @@ class LinkFields(FieldReader):
     """Parses ``[netns.NS.link.NAME]`` tables into :class:`LinkSpec` records."""
 
     def link(self, ns: str, name: str, table: object, names: set[str]) -> list[LinkSpec]:
+        """One ``[netns.NS.link.NAME]`` table: its link (and a veth's peer) as LinkSpec records."""
         entry = f"netns.{ns}.link.{shown(name)}"
         self.ifname(name, entry)
         t = self.table(table, entry)
@@ -122,6 +123,7 @@ class LinkFields(FieldReader):
         ]
 
     def bridge(self, ref: LinkRef, t: Mapping[str, Any], entry: str, common: dict[str, Any]) -> LinkSpec:
+        """A bridge's own options."""
         ageing = self.integer(t, "ageing_time", entry)
         pvid = self.typed(t, "vlan_default_pvid", int, entry)
         if pvid is not None and not 0 <= pvid <= 4094:
@@ -142,6 +144,7 @@ class LinkFields(FieldReader):
     def vxlan(
         self, ref: LinkRef, t: Mapping[str, Any], entry: str, common: dict[str, Any], names: set[str]
     ) -> LinkSpec:
+        """A vxlan's options: VNI, port, remote or group, local, learning."""
         vni = self.typed(t, "id", int, entry)
         if vni is None:
             raise self.fail(entry, "a vxlan needs 'id' (the VXLAN network identifier, 0-16777215)")
@@ -216,6 +219,7 @@ class LinkFields(FieldReader):
         }
 
     def vlan_entry(self, value: object, entry: str) -> BridgeVlanSpec:
+        """One bridge VLAN entry of a port: ``vid``, ``pvid``, ``untagged``."""
         if isinstance(value, int) and not isinstance(value, bool):
             value = {"vid": value}
         t = self.table(value, entry)
@@ -230,6 +234,7 @@ class LinkFields(FieldReader):
         )
 
     def ref(self, t: Mapping[str, Any], key: str, ns: str, entry: str, names: set[str], *, required: bool) -> LinkRef:
+        """``t[key]``, a link reference (``name`` or ``netns/name``), checked against the namespaces."""
         value = t.get(key)
         if value is None:
             raise self.fail(entry, f"missing '{key}' (the parent link: 'name' in this namespace or 'netns/name')")
@@ -244,6 +249,7 @@ class LinkFields(FieldReader):
     def veth(
         self, ref: LinkRef, t: Mapping[str, Any], entry: str, common: dict[str, Any], names: set[str]
     ) -> list[LinkSpec]:
+        """A veth and its peer, the peer in this namespace or another."""
         pentry = f"{entry}.peer"
         peer = t.get("peer")
         if peer is None:
@@ -283,6 +289,7 @@ class LinkFields(FieldReader):
             links[ref] = replace(member, master=bond.name)
 
     def check_links(self, links: dict[LinkRef, LinkSpec]) -> None:
+        """What needs every link: parents, masters, modes that allow one child, no cycles."""
         children: dict[LinkRef, list[LinkSpec]] = {}
         for spec in links.values():
             if spec.parent is not None:
@@ -328,6 +335,7 @@ class LinkFields(FieldReader):
             self.no_cycle(spec, links)
 
     def no_cycle(self, start: LinkSpec, links: dict[LinkRef, LinkSpec]) -> None:
+        """Refuse a chain of parents that comes back to ``start``."""
         seen = [start.ref]
         spec: LinkSpec | None = start
         while spec is not None:

@@ -43,6 +43,7 @@ class NetnsFields(FieldReader):
     """Parses a ``[netns.NAME]`` table's own keys into a :class:`NetnsSpec`."""
 
     def netns(self, name: str, t: Mapping[str, Any], links: dict[LinkRef, LinkSpec]) -> NetnsSpec:
+        """A namespace's own keys: sysctls, firewall, routes, neighbour and FDB entries."""
         entry = f"netns.{name}"
         ipv6 = self.typed(t, "ipv6", bool, entry)
         sysctl = []
@@ -92,6 +93,7 @@ class NetnsFields(FieldReader):
         )
 
     def fdb(self, ns: str, t: Mapping[str, Any], entry: str, links: dict[LinkRef, LinkSpec]) -> FdbSpec:
+        """One static FDB entry of a bridge port (or a device's own table with ``self``)."""
         self.keys(t, _FDB_KEYS, entry, "an FDB entry")
         if "lladdr" not in t:
             raise self.fail(entry, "missing 'lladdr' (the MAC address of the entry)")
@@ -127,6 +129,7 @@ class NetnsFields(FieldReader):
         )
 
     def rule(self, rule: object, entry: str) -> tuple[str, ...]:
+        """One iptables rule (a string split as a shell would, or a list): literal arguments, no control chars."""
         if isinstance(rule, str):
             try:
                 argv = shlex.split(rule)
@@ -162,6 +165,7 @@ class NetnsFields(FieldReader):
     def dev(
         self, ns: str, t: Mapping[str, Any], entry: str, links: dict[LinkRef, LinkSpec], required: bool
     ) -> str | None:
+        """``t['dev']``, a link of namespace ``ns``."""
         dev = self.typed(t, "dev", str, entry)
         if dev is None:
             if required:
@@ -173,6 +177,7 @@ class NetnsFields(FieldReader):
         return dev
 
     def route(self, ns: str, t: Mapping[str, Any], entry: str, links: dict[LinkRef, LinkSpec]) -> RouteSpec:
+        """One route: ``to``, ``via``, ``dev``, ``metric``."""
         self.keys(t, _ROUTE_KEYS, entry, "a route")
         to = t.get("to")
         if not isinstance(to, str):
@@ -193,6 +198,7 @@ class NetnsFields(FieldReader):
         return RouteSpec(entry, net, via, dev, metric)
 
     def neigh(self, ns: str, t: Mapping[str, Any], entry: str, links: dict[LinkRef, LinkSpec]) -> NeighSpec:
+        """One static neighbour entry; ``lladdr`` may name a link whose MAC is used."""
         self.keys(t, _NEIGH_KEYS, entry, "a neighbour entry")
         if "to" not in t:
             raise self.fail(entry, "missing 'to' (the neighbour's IP address)")

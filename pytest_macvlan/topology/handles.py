@@ -98,10 +98,12 @@ class Topology:
     # -- lookup ----------------------------------------------------------------------------
 
     def check_open(self) -> None:
+        """Raise ClosedError if the topology has been torn down."""
         if self.closed:
             raise ClosedError(f"topology from {self.spec.source} has been torn down")
 
     def netns(self, name: str) -> Netns:
+        """The namespace ``name`` (``topo[name]`` says the same)."""
         self.check_open()
         try:
             return self._netns[name]

@@ -286,6 +286,7 @@ class Link:
         self.netns.change([set_link(self.ifindex, f"set {self.ref} {'up' if up else 'down'}", up=up)])
 
     def set_down(self) -> None:
+        """``ip link set NAME down``."""
         self.set_up(False)
 
     def set_hairpin(self, on: bool) -> None:
