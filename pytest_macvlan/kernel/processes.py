@@ -30,7 +30,7 @@ _REPLY = re.compile(r"^\d+ bytes from ", re.M)
 
 
 class Process:
-    """A program started with :meth:`Netns.spawn <pytest_macvlan.topology.handles.Netns.spawn>`.
+    """A program started with :meth:`Netns.spawn <pytest_macvlan.topology.namespace.Netns.spawn>`.
 
     Its output is kept in memory (readable at any time as :attr:`stdout` / :attr:`stderr`, and
     shown in a failing test's report); it, and everything it starts, ends when its topology ends.
