@@ -116,9 +116,6 @@ def test_the_checker_sees_a_cycle_and_an_upward_import() -> None:
 @pytest.mark.parametrize("module", sorted(modules()))
 def test_modules_are_small(module: str) -> None:
     lines = len(modules()[module].read_text().splitlines())
-    temporary = ("pytest_macvlan.spec.parse", "pytest_macvlan.topology.builder", "pytest_macvlan.topology.handles")
-    if module in temporary and lines > MAX_LINES:  # handles: Netns moves out once the reliability branch merged
-        pytest.xfail("TEMPORARY: split once the parallel branches have merged")
     assert lines <= MAX_LINES, f"{module}: {lines} lines (at most {MAX_LINES}): split it by job"
 
 
@@ -126,6 +123,8 @@ def public_definitions(path: Path) -> Iterator[tuple[str, ast.AST]]:
     tree = ast.parse(path.read_text())
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            if any(ast.unparse(d) in ("overload", "typing.overload") for d in node.decorator_list):
+                continue  # a typing stub; the implementation below it carries the docstring
             yield node.name, node
             if isinstance(node, ast.ClassDef):
                 for item in node.body:
@@ -135,7 +134,6 @@ def public_definitions(path: Path) -> Iterator[tuple[str, ast.AST]]:
                         yield f"{node.name}.{item.name}", item
 
 
-@pytest.mark.xfail(reason="TEMPORARY: docstrings are added once the parallel branches have merged")
 def test_every_module_and_public_name_has_a_docstring() -> None:
     missing = []
     for name, path in modules().items():
