@@ -96,6 +96,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], epilog
     p.add_argument("--out", default="out/kernels", metavar="DIR", help="lanes' output (default out/kernels)")
     p.add_argument("--matrix-md", metavar="PATH", help="write the matrix as Markdown")
     p.add_argument("--matrix-json", metavar="PATH", help="write the matrix as JSON")
+    p.add_argument(
+        "--matrix-html",
+        metavar="PATH",
+        help="write the matrix as one self-contained HTML page (needs --matrix-json: its pcaps and pictures)",
+    )
     p.add_argument("--readme", metavar="PATH", help="also put the Markdown matrix into PATH between its markers")
     p.add_argument(
         "--merge",
@@ -240,6 +245,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         if not args.merge:
             lanes = matrix.run(kernels, tests, out_root, jobs=args.jobs, base=_opts(args, out_root), say=_say)
         js = Path(args.matrix_json) if args.matrix_json else None
+        if args.matrix_html and js is None:
+            raise RunnerError("--matrix-html needs --matrix-json (the page links the files next to it)")
         md = Path(args.matrix_md) if args.matrix_md else None
         target = (js.parent if js else out_root).resolve()
         data = matrix.merge(lanes, target)
@@ -250,6 +257,11 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         f" -- {shlex.join(tests)}" if args.pytest_args else ""
     )
     matrix.write(data, md, js, command)
+    if args.matrix_html and js is not None:
+        from pytest_macvlan.report.html import write_matrix_html
+
+        page = write_matrix_html(js, args.matrix_html)
+        _say(f"matrix: page written to {page}")
     if args.readme:
         try:
             matrix.update_readme(Path(args.readme), matrix.markdown(data, command))

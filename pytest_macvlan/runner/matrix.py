@@ -209,7 +209,10 @@ def merge(lanes: Sequence[LaneResult], target_dir: Path) -> dict[str, Any]:
     for row in rows.values():
         for lane in lanes:
             row["results"].setdefault(lane.name, dict(NOT_RUN))
-        row["varies"] = len({cell_word(r["verdict"]) for r in row["results"].values()}) > 1
+        words = [cell_word(r["verdict"]) for r in row["results"].values()]
+        row["varies"] = len(set(words)) > 1
+        # The kernels that ran the claim disagree (not only: some skipped it, lacking a feature).
+        row["behaviour_varies"] = len({w for w in words if w not in ("skipped", "not run")}) > 1
     ordered = sorted(rows.values(), key=lambda r: (str(r.get("location") or ""), claim_key(r)))
     return {
         "schema": SCHEMA,
@@ -217,6 +220,11 @@ def merge(lanes: Sequence[LaneResult], target_dir: Path) -> dict[str, Any]:
         "kernels": kernels,
         "claims": ordered,
     }
+
+
+def mark_of(row: dict[str, Any]) -> str:
+    """``≠`` where the kernels that ran a claim disagree, ``~`` where it varies only by skips."""
+    return "≠" if row.get("behaviour_varies") else "~" if row["varies"] else ""
 
 
 def cell_word(verdict: str) -> str:
@@ -264,11 +272,14 @@ def markdown(matrix: dict[str, Any], command: str = "") -> str:
         return word
 
     varies = sum(bool(r["varies"]) for r in matrix["claims"])
+    differ = sum(bool(r.get("behaviour_varies")) for r in matrix["claims"])
     lines = [
         "# The claims on each kernel",
         "",
         f"Generated {matrix['generated']}" + (f" by `{command}`" if command else "") + ": "
-        f"{len(matrix['claims'])} claims on {len(kernels)} kernels; {varies} vary across kernels (marked ≠).",
+        f"{len(matrix['claims'])} claims on {len(kernels)} kernels; {varies} vary across kernels: "
+        f"{differ} because the kernels that ran them disagree (≠), the others only because some kernels "
+        "skipped them (~, the reason in the notes).",
         "",
         "| kernel | release | iptables backend | pytest exit | seconds |",
         "| --- | --- | --- | --- | --- |",
@@ -281,7 +292,7 @@ def markdown(matrix: dict[str, Any], command: str = "") -> str:
     header = ["", "scenario", "claim", *(f"{k['name']} ({k['release']})" for k in kernels)]
     lines += ["", "| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     for row in matrix["claims"]:
-        cells = ["≠" if row["varies"] else "", row.get("scenario", ""), row.get("claim", "")]
+        cells = [mark_of(row), row.get("scenario", ""), row.get("claim", "")]
         cells += [show(row["results"][n]) for n in names]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if notes:
@@ -300,7 +311,7 @@ def text_table(matrix: dict[str, Any], width: int = 160) -> list[str]:
     for row in matrix["claims"]:
         text = f"{row.get('scenario')}: {row.get('claim')}"
         text = text if len(text) <= claim_w else text[: claim_w - 3] + "..."
-        mark = "≠ " if row["varies"] else "  "
+        mark = f"{mark_of(row) or ' '} "
         out.append(
             mark
             + text.ljust(claim_w)

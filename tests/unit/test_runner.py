@@ -142,8 +142,8 @@ def test_merge_marks_rows_that_vary_and_rebases_paths(tmp_path: Path) -> None:
     a, b = tmp_path / "lanes/uml-6.1", tmp_path / "lanes/host"
     a.mkdir(parents=True)
     b.mkdir(parents=True)
-    (a / "claims.json").write_text(json.dumps(claims_json("6.1.176", {"t1": "holds", "t2": "holds"}, "pcaps/x.pcapng")))
-    (b / "claims.json").write_text(json.dumps(claims_json("6.18.0", {"t1": "holds", "t2": "skipped"})))
+    (a / "claims.json").write_text(json.dumps(claims_json("6.1.176", {"t1": "holds", "t2": "holds", "t3": "FAILS"}, "pcaps/x.pcapng")))
+    (b / "claims.json").write_text(json.dumps(claims_json("6.18.0", {"t1": "holds", "t2": "skipped", "t3": "holds"})))
     lanes = [
         LaneResult("uml-6.1", "6.1.176", "legacy", 0, 20.0, str(a)),
         LaneResult("host", "6.18.0", "nft", 0, 10.0, str(b)),
@@ -152,18 +152,21 @@ def test_merge_marks_rows_that_vary_and_rebases_paths(tmp_path: Path) -> None:
     data = matrix.merge(lanes, tmp_path)
     assert data["schema"] == matrix.SCHEMA
     assert [k["name"] for k in data["kernels"]] == ["uml-6.1", "host", "uml-7.2"]
-    t1, t2 = data["claims"]
+    t1, t2, t3 = data["claims"]
     assert "verdict" not in t1 and t1["part"] == "beyond"
     assert t1["results"]["uml-7.2"]["verdict"] == "not run"  # a lane that reported nothing
-    assert t1["varies"] and t2["varies"]
+    assert t1["varies"] and t2["varies"] and t3["varies"]
+    # t1 varies only by a lane that did not run; t2 by a skip; t3 because two kernels disagree.
+    assert [r["behaviour_varies"] for r in (t1, t2, t3)] == [False, False, True]
     assert t1["results"]["uml-6.1"]["evidence"][0]["pcap"] == "lanes/uml-6.1/pcaps/x.pcapng"
-    assert matrix.failures(data) == []
+    assert matrix.failures(data) == ["uml-6.1: a: claim t3"]
     assert len(matrix.skips(data, ["host"])) == 1
     md = matrix.markdown(data, "pytest-macvlan matrix")
     assert "uml-6.1 (6.1.176)" in md and "host (6.18.0)" in md
-    assert "| ≠ | a | claim t2 | holds | skipped [1] | not run |" in md
+    assert "| ~ | a | claim t2 | holds | skipped [1] | not run |" in md
     assert "[1] kernel lacks 8021q" in md
-    assert any("≠" in line for line in matrix.text_table(data))
+    assert "| ≠ | a | claim t3 | FAILS | holds | not run |" in md
+    assert any(line.startswith("≠ a: claim t3") for line in matrix.text_table(data))
 
 
 def test_firewall_backend_order_and_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -245,3 +248,4 @@ def test_claims_read_back_from_several_tables() -> None:
     )
     rows = matrix.claims_from_markdown(text)
     assert [(r["claim"], r["verdict"]) for r in rows][-2:] == [("direct", "FAILS"), ("nodst", "skipped")]
+
