@@ -142,7 +142,8 @@ def test_merge_marks_rows_that_vary_and_rebases_paths(tmp_path: Path) -> None:
     a, b = tmp_path / "lanes/uml-6.1", tmp_path / "lanes/host"
     a.mkdir(parents=True)
     b.mkdir(parents=True)
-    (a / "claims.json").write_text(json.dumps(claims_json("6.1.176", {"t1": "holds", "t2": "holds", "t3": "FAILS"}, "pcaps/x.pcapng")))
+    lane_a = claims_json("6.1.176", {"t1": "holds", "t2": "holds", "t3": "FAILS"}, "pcaps/x.pcapng")
+    (a / "claims.json").write_text(json.dumps(lane_a))
     (b / "claims.json").write_text(json.dumps(claims_json("6.18.0", {"t1": "holds", "t2": "skipped", "t3": "holds"})))
     lanes = [
         LaneResult("uml-6.1", "6.1.176", "legacy", 0, 20.0, str(a)),
@@ -248,4 +249,3 @@ def test_claims_read_back_from_several_tables() -> None:
     )
     rows = matrix.claims_from_markdown(text)
     assert [(r["claim"], r["verdict"]) for r in rows][-2:] == [("direct", "FAILS"), ("nodst", "skipped")]
-
