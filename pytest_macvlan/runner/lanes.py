@@ -32,7 +32,7 @@ DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_MEMORY = "768M"
 #: Loaded up front in a guest: nothing asks for it, and the host kernel has it built in (bridged
 #: IPv4 traverses iptables, as on Docker hosts). The others load on demand.
-PRELOAD = ("br_netfilter",)
+PRELOAD = ("br_netfilter", "tun")  # tun: /dev/net/tun appears in the guest's /dev only once it is loaded
 #: What a guest's tests may need; preloaded all with ``preload_all`` (checked against the kernel's
 #: module index: a missing one is reported, not fatal).
 MODULES = (
@@ -44,6 +44,7 @@ MODULES = (
     "br_netfilter",
     "ipvlan",
     "dummy",
+    "tun",
     "vrf",
     "bonding",
     "vxlan",
