@@ -133,6 +133,9 @@ def guest_config(
         sys.prefix,
         os.path.realpath(sys.executable),
         str(Path(prepared.image).parent.parent.parent.parent),
+        # where this package is imported from: an editable install is found by an import hook,
+        # not through sys.path, and its checkout may sit under the guest's /tmp
+        str(Path(__file__).resolve().parents[2]),
     ]
     readonly += [p for p in sys.path if p and os.path.isdir(p)]
     return {
