@@ -49,40 +49,7 @@ _EXPORTS = {
         )
     },
 }
-__all__ = [
-    "BuildError",
-    "Capture",
-    "ClosedError",
-    "Frame",
-    "KernelFeatureError",
-    "Link",
-    "MacvlanError",
-    "NetLab",
-    "Netns",
-    "PingResult",
-    "Pred",
-    "SpecError",
-    "Topology",
-    "TopologySpec",
-    "WaitTimeout",
-    "arp",
-    "arp_reply",
-    "arp_request",
-    "broadcast",
-    "build",
-    "dst_mac",
-    "icmp_echo_reply",
-    "icmp_echo_request",
-    "icmp_unreachable",
-    "incoming",
-    "ipv4",
-    "load_spec",
-    "mac",
-    "outgoing",
-    "parse_spec",
-    "src_mac",
-    "vlan",
-]
+__all__ = sorted(_EXPORTS)  # the names are listed once above; the typed imports below mirror them
 
 
 def __getattr__(name: str) -> Any:
@@ -94,29 +61,36 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-if TYPE_CHECKING:
-    from .capture.frames import Frame
-    from .capture.predicates import (
-        Pred,
-        arp,
-        arp_reply,
-        arp_request,
-        broadcast,
-        dst_mac,
-        icmp_echo_reply,
-        icmp_echo_request,
-        icmp_unreachable,
-        incoming,
-        ipv4,
-        mac,
-        outgoing,
-        src_mac,
-        vlan,
-    )
-    from .capture.sniffer import Capture
-    from .errors import BuildError, ClosedError, KernelFeatureError, MacvlanError, SpecError, WaitTimeout
-    from .kernel.processes import PingResult
-    from .spec.model import TopologySpec
-    from .spec.parse import load_spec, parse_spec
-    from .topology.handles import Link, Netns, Topology
-    from .topology.lab import NetLab, build
+if TYPE_CHECKING:  # the same names, typed, for mypy and editors (re-exported: `X as X`)
+    from .capture.frames import Frame as Frame
+    from .capture.predicates import Pred as Pred
+    from .capture.predicates import arp as arp
+    from .capture.predicates import arp_reply as arp_reply
+    from .capture.predicates import arp_request as arp_request
+    from .capture.predicates import broadcast as broadcast
+    from .capture.predicates import dst_mac as dst_mac
+    from .capture.predicates import icmp_echo_reply as icmp_echo_reply
+    from .capture.predicates import icmp_echo_request as icmp_echo_request
+    from .capture.predicates import icmp_unreachable as icmp_unreachable
+    from .capture.predicates import incoming as incoming
+    from .capture.predicates import ipv4 as ipv4
+    from .capture.predicates import mac as mac
+    from .capture.predicates import outgoing as outgoing
+    from .capture.predicates import src_mac as src_mac
+    from .capture.predicates import vlan as vlan
+    from .capture.sniffer import Capture as Capture
+    from .errors import BuildError as BuildError
+    from .errors import ClosedError as ClosedError
+    from .errors import KernelFeatureError as KernelFeatureError
+    from .errors import MacvlanError as MacvlanError
+    from .errors import SpecError as SpecError
+    from .errors import WaitTimeout as WaitTimeout
+    from .kernel.processes import PingResult as PingResult
+    from .spec.model import TopologySpec as TopologySpec
+    from .spec.parse import load_spec as load_spec
+    from .spec.parse import parse_spec as parse_spec
+    from .topology.handles import Link as Link
+    from .topology.handles import Netns as Netns
+    from .topology.handles import Topology as Topology
+    from .topology.lab import NetLab as NetLab
+    from .topology.lab import build as build

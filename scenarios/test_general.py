@@ -20,9 +20,8 @@ from pytest_macvlan import (
     outgoing,
     src_mac,
 )
-from pytest_macvlan.kernel.rtnl import LinkInfo
+from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, IFF_UP, LinkInfo
 from pytest_macvlan.plugin.core import PytestLab
-from pytest_macvlan.topology.handles import IFF_LOWER_UP, IFF_UP
 from pytest_macvlan.wait import wait_until
 
 pytestmark = pytest.mark.topology("general.toml")

@@ -27,8 +27,8 @@ from pytest_macvlan import (
 )
 from pytest_macvlan.capture.frames import PKTTYPE_NAMES
 from pytest_macvlan.capture.predicates import ethertype
+from pytest_macvlan.kernel.rtnl import IFF_UP
 from pytest_macvlan.plugin.core import PytestLab
-from pytest_macvlan.topology.handles import IFF_UP
 
 pytestmark = pytest.mark.topology("passthru.toml")
 

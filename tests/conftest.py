@@ -14,3 +14,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+@pytest.fixture
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Table rows on one line each, so that ``fnmatch_lines`` sees whole rows."""
+    monkeypatch.setenv("COLUMNS", "250")

@@ -26,6 +26,7 @@ def _block(btype: int, body: bytes) -> bytes:
 
 
 def pcapng_bytes(frames: Iterable[Frame], ifname: str, comment: str = "") -> bytes:
+    """``frames`` as pcapng: one interface ``ifname``, nanosecond timestamps, directions in ``epb_flags``."""
     shb_opts = (_option(1, comment.encode()) if comment else b"") + _option(4, b"pytest-macvlan") + _option(0, b"")
     out = [_block(_SHB, struct.pack("=IHHq", 0x1A2B3C4D, 1, 0, -1) + shb_opts)]
     idb_opts = _option(2, ifname.encode()) + _option(9, bytes([9])) + _option(0, b"")  # if_tsresol: ns
@@ -40,6 +41,7 @@ def pcapng_bytes(frames: Iterable[Frame], ifname: str, comment: str = "") -> byt
 
 
 def write_pcapng(path: str | Path, frames: Iterable[Frame], ifname: str, comment: str = "") -> Path:
+    """Write :func:`pcapng_bytes` to ``path`` (its directory is made if need be); returns the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_bytes(pcapng_bytes(frames, ifname, comment))

@@ -159,6 +159,7 @@ def _with_fills(pkt: Any, mac: str, ipv4: str | None, label: str, use: Callable[
 
 
 def all_frames(frames: Sendable | Iterable[Sendable]) -> list[Sendable]:
+    """One frame (bytes or a scapy packet) or many, as a list."""
     if isinstance(frames, (bytes, bytearray, memoryview)):
         return [frames]
     if isinstance(frames, (list, tuple)):

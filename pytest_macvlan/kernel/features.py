@@ -26,11 +26,14 @@ HOW_TO_RUN = "run it on a kernel that has it: pytest-macvlan kernel run uml-6.12
 
 @dataclass(frozen=True)
 class Features:
+    """What the probe found: the features this kernel has, and why each missing one is missing."""
+
     kernel: str
     have: frozenset[str]
     missing: dict[str, str] = field(default_factory=dict)  # feature -> why (the kernel's error)
 
     def has(self, feature: str) -> bool:
+        """Does this kernel have ``feature`` (a name of :data:`~.featurenames.DESCRIPTIONS`)?"""
         return feature in self.have
 
     def lacking(self, needs: frozenset[str] | set[str]) -> list[str]:
@@ -38,10 +41,12 @@ class Features:
         return sorted(n for n in needs if n not in self.have)
 
     def describe_lack(self, lacking: list[str]) -> str:
+        """``kernel X lacks 8021q (...: the kernel's error)``, for a skip or an error message."""
         parts = [f"{n} ({DESCRIPTIONS.get(n, n)}: {self.missing.get(n, 'not probed')})" for n in lacking]
         return f"kernel {self.kernel} lacks " + ", ".join(parts)
 
     def header(self) -> str:
+        """One line for the report header: each feature, ``-name`` where it is missing."""
         order = [n for n in DESCRIPTIONS if n in self.have or n in self.missing]
         return " ".join(n if n in self.have else f"-{n}" for n in order)
 

@@ -112,8 +112,13 @@ def link_up(index: int, entry: str) -> Request:
     return Request(_newlink(_ifinfo(index, b"", IFF_UP, IFF_UP)), entry)
 
 
-def set_link(index: int, entry: str, *, up: bool | None = None, master: int | None = None) -> Request:
+def set_link(
+    index: int, entry: str, *, up: bool | None = None, master: int | None = None, mtu: int | None = None
+) -> Request:
+    """``ip link set INDEX [up|down] [master M] [mtu N]``."""
     attrs = _u32(IFLA_MASTER, master) if master is not None else b""
+    if mtu is not None:
+        attrs += _u32(IFLA_MTU, mtu)
     flags = change = 0
     if up is not None:
         flags, change = (IFF_UP if up else 0), IFF_UP

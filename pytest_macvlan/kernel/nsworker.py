@@ -170,6 +170,7 @@ def write_sysctl(key: str, value: str) -> None:
 
 
 def read_sysctl(key: str) -> str:
+    """The value of a ``net.*`` sysctl of the calling thread's namespace."""
     with open(sysctl_path(key), encoding="ascii") as f:
         return f.read().strip()
 

@@ -45,6 +45,7 @@ class Status:
     outer_gid: int = -1
 
     def describe(self) -> str:
+        """A short phrase for the report header or a message: active, or why rootless mode is off."""
         if self.active:
             return f"rootless (user namespace, uid {self.outer_uid} mapped to 0)"
         return f"rootless mode unavailable: {self.reason}" if self.reason else ""
@@ -66,6 +67,7 @@ def _read(path: str) -> str | None:
 
 
 def thread_count() -> int:
+    """How many threads this process has (``unshare(CLONE_NEWUSER)`` needs exactly one)."""
     for line in (_read("/proc/self/status") or "").splitlines():
         if line.startswith("Threads:"):
             return int(line.split()[1])

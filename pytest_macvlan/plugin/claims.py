@@ -47,9 +47,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "vlan: the test needs 802.1Q VLAN sub-interfaces (select with -m vlan where the kernel has 8021q)"
-    )
     if not hasattr(config, "workerinput"):  # an xdist worker only ships reports; the controller reports
         config.pluginmanager.register(ClaimsReport(config), "pytest-macvlan-claims")
 

@@ -33,6 +33,8 @@ _DEBUG_OPTIONS = {
 
 @dataclass(frozen=True)
 class Config:
+    """The plugin's settings, from the command line and the ini file (the command line wins)."""
+
     KEY: ClassVar[pytest.StashKey[Config]] = pytest.StashKey["Config"]()
 
     require_privileges: bool = False
@@ -43,6 +45,7 @@ class Config:
 
     @staticmethod
     def add_options(parser: pytest.Parser) -> None:
+        """Register every setting as a ``--flag`` and an ini key, with one help text for both."""
         group = parser.getgroup("macvlan", "pytest-macvlan: real-kernel network topologies")
         for name, kind, help_text in _OPTIONS:
             flag = "--" + name.replace("_", "-")
@@ -67,6 +70,8 @@ class Config:
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> Config:
+        """The settings of this pytest run."""
+
         def get(name: str) -> bool:
             cli = config.getoption(name)
             return bool(config.getini(name) if cli is None else cli)

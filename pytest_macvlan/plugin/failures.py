@@ -101,6 +101,7 @@ class Debugging:
     # -- the failure report --------------------------------------------------------------
 
     def pcap_dir(self, item: pytest.Item) -> Path:
+        """Where ``item``'s pcap files go: ``--netlab-pcap-dir`` (or its ini key), else pytest's temp dir."""
         base = self.settings.pcap_dir
         if base is None:
             factory = self.config.stash.get(_TMP_KEY, None)

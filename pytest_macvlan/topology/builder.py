@@ -188,7 +188,8 @@ class _Builder:
         except BaseException:
             self.undo.unwind()
             raise
-        namespaces = {name: (self.fds[name], self.rtnl[name]) for name in self.delta.new_netns}
+        new = [ns.name for ns in self.delta.netns if ns.name in self.delta.new_netns]  # in the spec's order
+        namespaces = {name: (self.fds[name], self.rtnl[name]) for name in new}
         return Built(self.undo, namespaces, self.infos)
 
     def run(self) -> None:
@@ -348,6 +349,11 @@ class _Builder:
                 out.append(_Step(link.netns, set_link(idx, f"{link.entry}.master", master=master)))
                 if link.hairpin is not None:
                     out.append(_Step(link.netns, bridge_port(idx, f"{link.entry}.hairpin", hairpin=link.hairpin)))
+        for link in self.delta.links:
+            if link.kind == "bridge" and link.mtu:
+                # Its MTU given at creation follows its ports' (the kernel adjusts it as each joins);
+                # set again after them, it is the user's and stays.
+                out.append(_Step(link.netns, set_link(self.index[link.ref], f"{link.entry}.mtu", mtu=link.mtu)))
         addrs = [(link.ref, a) for link in self.delta.links for a in link.addrs] + list(self.delta.addrs)
         for ref, addr in addrs:
             req = add_address(self.index[ref], addr, f"{self.spec.entry_of(ref)}.addr ({addr})")
@@ -438,6 +444,8 @@ class _Builder:
             assert link.peer is not None
             return self.spec.link(link.peer).up
         if link.kind == "bridge":
+            if link.stp:  # its ports listen and learn for 2 x forward_delay (30 s) before it carries
+                return False
             if self._ports is None:
                 self._ports = {}
                 for p in self.spec.links:

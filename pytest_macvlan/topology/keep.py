@@ -15,7 +15,6 @@ Used by the pytest plugin (``--keep-topology``) and by the command line (``up``,
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shlex
@@ -25,6 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_macvlan.kernel import libc
 from pytest_macvlan.kernel import mounts as namedns
 from pytest_macvlan.topology.diagram import live_of, render
 
@@ -54,6 +54,8 @@ def new_run_id(now: float | None = None, pid: int | None = None) -> str:
 
 @dataclass(frozen=True)
 class KeptLink:
+    """One link of a kept topology, as it was when kept."""
+
     ref: str
     kind: str
     mode: str | None
@@ -79,10 +81,12 @@ class Kept:
     pcaps: tuple[str, ...] = ()
 
     def to_json(self) -> str:
+        """The record as the JSON of its state file."""
         return json.dumps(asdict(self), indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Kept:
+        """A record read back from a state file (keys a newer version added are ignored)."""
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in json.loads(text).items() if k in known}  # newer files may say more
         d["links"] = tuple(KeptLink(**{**link, "addrs": tuple(link.get("addrs", ()))}) for link in d.get("links", ()))
@@ -95,6 +99,7 @@ class Kept:
 
 
 def state_path(kept_id: str, state_dir: Path = STATE_DIR) -> Path:
+    """Where the state file of ``kept_id`` lives."""
     return state_dir / f"{kept_id}.json"
 
 
@@ -102,12 +107,8 @@ def state_path(kept_id: str, state_dir: Path = STATE_DIR) -> Path:
 def _locked(state_dir: Path) -> Iterator[None]:
     """One lock (``flock`` on the base directory) for keeping and removing, across processes."""
     state_dir.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    fd = os.open(state_dir.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with libc.locked(state_dir.parent):
         yield
-    finally:
-        os.close(fd)
 
 
 def keep(
@@ -222,6 +223,7 @@ def remove(kept: Kept, state_dir: Path = STATE_DIR, netns_dir: Path = namedns.NE
 
 
 def remove_orphan(name: str, state_dir: Path = STATE_DIR, netns_dir: Path = namedns.NETNS_DIR) -> list[str]:
+    """Remove a name under ``/run/netns`` that has our prefix but no state file; returns the problems met."""
     with _locked(state_dir):
         problems = _detach(name, netns_dir)
         _release(state_dir, netns_dir)
@@ -255,6 +257,7 @@ def is_alive(name: str, netns_dir: Path = namedns.NETNS_DIR) -> bool:
 
 
 def down_command(kept_id: str, python: str) -> str:
+    """The command that removes ``kept_id``, quoted for a shell."""
     return f"{shlex.quote(python)} -m pytest_macvlan down {kept_id}"
 
 

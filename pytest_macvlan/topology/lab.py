@@ -33,6 +33,7 @@ class NetLab:
         self.topologies: list[Topology] = []
 
     def load(self, spec: SpecSource | TopologySpec) -> TopologySpec:
+        """``spec`` validated (paths relative to the lab's base directory)."""
         return spec if isinstance(spec, TopologySpec) else load_spec(spec, base=self.base)
 
     def build(self, spec: SpecSource | TopologySpec) -> Topology:
@@ -42,9 +43,11 @@ class NetLab:
         return topo
 
     def summary(self) -> str:
+        """The frames of every capture of every topology, tcpdump-style."""
         return "\n".join(t.summary() for t in self.topologies if t.captures)
 
     def close(self) -> list[UndoFailure]:
+        """Tear down every topology, newest first; returns the undo steps that failed."""
         failures: list[UndoFailure] = []
         while self.topologies:
             failures += self.topologies.pop().close()

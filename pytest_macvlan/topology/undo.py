@@ -11,6 +11,8 @@ log = logging.getLogger("pytest_macvlan")
 
 @dataclass
 class UndoFailure:
+    """An undo step that raised: what it was undoing, and the error."""
+
     what: str
     error: BaseException
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from pytest_macvlan.kernel import features
 from pytest_macvlan.kernel.features import Features, needs_of_kinds
-from pytest_macvlan.kernel.privileges import missing_caps
 from pytest_macvlan.spec.parse import load_spec
 
 
@@ -27,12 +23,3 @@ def test_a_vlan_in_a_spec_needs_8021q() -> None:
         }
     )
     assert needs_of_kinds(spec.kinds()) == {"veth", "8021q"}
-
-
-@pytest.mark.skipif(bool(missing_caps()), reason="needs root")
-def test_probe_finds_what_this_project_needs_and_is_cached() -> None:
-    probed = features.probe()
-    assert {"bridge", "veth", "macvlan", "macvlan:private", "macvlan:vepa", "macvlan:passthru"} <= probed.have
-    assert set(probed.have).isdisjoint(probed.missing)
-    assert features.get() is features.get(), "one result per session"
-    assert features.get().have == probed.have

@@ -24,7 +24,7 @@ import pytest
 
 from pytest_macvlan.kernel import privileges, rootless
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NOBODY = "nobody"
 
@@ -157,7 +157,8 @@ def python_for(user: pwd.struct_passwd, home: Path) -> tuple[list[str], dict[str
 def test_the_suite_runs_rootless_as_an_unprivileged_user(nobody_home: Path) -> None:
     user = pwd.getpwnam(NOBODY)
     python, env, tree = python_for(user, nobody_home)
-    selection = ["scenarios", "tests/test_topology.py", "tests/test_misuse.py", "tests/test_plugin.py"]
+    kernel = ["tests/kernel/test_topology.py", "tests/kernel/test_misuse.py", "tests/kernel/test_plugin.py"]
+    selection = ["scenarios", *kernel]
     done = subprocess.run(
         [
             *as_user(user.pw_uid, user.pw_gid),

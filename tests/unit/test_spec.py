@@ -12,7 +12,7 @@ from pytest_macvlan.errors import SpecError
 from pytest_macvlan.spec.model import LinkRef
 from pytest_macvlan.spec.parse import load_spec, parse_spec
 
-SCENARIOS = Path(__file__).parent.parent / "scenarios"
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
 GOOD = """
 [netns.host]

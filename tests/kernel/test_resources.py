@@ -12,13 +12,9 @@ from pathlib import Path
 import pytest
 
 from pytest_macvlan import NetLab, arp_request, icmp_echo_request
-from pytest_macvlan.kernel.privileges import missing_caps
+from tests.support.robust import children
 
-from .robust_support import children
-
-pytestmark = [pytest.mark.netlab, pytest.mark.skipif(bool(missing_caps()), reason=f"needs {', '.join(missing_caps())}")]
-
-SCENARIOS = Path(__file__).parent.parent / "scenarios"
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
 VEPA = SCENARIOS / "vepa.toml" if (SCENARIOS / "vepa.toml").exists() else SCENARIOS / "private.toml"
 
 

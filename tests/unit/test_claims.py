@@ -6,70 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan.kernel.privileges import missing_caps
 from pytest_macvlan.plugin.claims import Row, column_widths, markdown, text_table
+from tests.support.programs import program
 
-privileged = pytest.mark.skipif(bool(missing_caps()), reason="needs root")
-
-VERDICTS = """
-import pytest
-
-@pytest.mark.claim("the default mode is vepa")
-def test_holds():
-    pass
-
-@pytest.mark.claim("each frame appears twice", differs="once in each direction")
-def test_differs():
-    pass
-
-@pytest.mark.claim("two private macvlans talk")
-def test_fails():
-    assert 1 + 1 == 3, "the kernel disagrees"
-
-@pytest.mark.claim("VLAN 12 sees nothing")
-def test_skipped():
-    pytest.skip("kernel lacks 8021q: no VLANs here")
-
-@pytest.mark.claim("named scenario", scenario="general")
-@pytest.mark.parametrize("variant", ["plain", "vlan"])
-def test_param(variant):
-    pass
-
-def test_not_a_claim():
-    pass
-"""
-
-EVIDENCE = """
-import pytest
-
-PAIR = '''
-[netns.a.link.v0]
-type = "veth"
-addr = ["192.168.9.2/24"]
-peer = { name = "v0", netns = "b", addr = ["192.168.9.3/24"] }
-
-[netns.b]
-'''
-
-@pytest.mark.claim("a reaches b")
-def test_ping(netlab):
-    topo = netlab.build(PAIR)
-    a, b = topo.sniff("a/v0", "b/v0")
-    quiet = topo.link("a/v0").sniff()
-    quiet.close()
-    assert topo["a"].ping("192.168.9.3").ok
-    b.wait_for(count=4)  # ARP request and reply, ICMP echo request and reply
-
-@pytest.mark.claim("nothing captured")
-def test_no_capture(netlab):
-    netlab.build(PAIR)
-"""
-
-
-@pytest.fixture(autouse=True)
-def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rows on one line each, so that fnmatch sees whole rows."""
-    monkeypatch.setenv("COLUMNS", "250")
+pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 
 def table_lines(stdout: list[str]) -> list[str]:
@@ -82,7 +22,7 @@ def table_lines(stdout: list[str]) -> list[str]:
 
 
 def test_table_shows_one_row_per_claim_with_its_verdict(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_article=VERDICTS)
+    pytester.makepyfile(test_article=program("claims_verdicts"))
     result = pytester.runpytest("-p", "pytest_macvlan")
     result.assert_outcomes(passed=5, failed=1, skipped=1)
     result.stdout.fnmatch_lines(
@@ -108,7 +48,7 @@ def test_no_claims_no_table(pytester: pytest.Pytester) -> None:
 
 
 def test_claims_md_writes_the_same_table_as_markdown(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_article=VERDICTS)
+    pytester.makepyfile(test_article=program("claims_verdicts"))
     target = pytester.path / "out" / "claims.md"
     result = pytester.runpytest("-p", "pytest_macvlan", "--claims-md", str(target))
     result.stdout.fnmatch_lines([f"claims table written to {target}"])
@@ -142,32 +82,19 @@ def test_setup_error_and_claim_without_text(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*test_x: @pytest.mark.claim needs the claim as text*"])
 
 
-def test_vlan_marker_is_registered(pytester: pytest.Pytester) -> None:
+def test_the_library_registers_no_article_markers(pytester: pytest.Pytester) -> None:
+    """The article's ``vlan`` marker belongs to scenarios/ (its conftest), not to the plugin."""
     result = pytester.runpytest("-p", "pytest_macvlan", "--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.vlan: *802.1Q*"])
+    assert not [line for line in result.stdout.lines if line.startswith("@pytest.mark.vlan")]
+    result.stdout.fnmatch_lines(["@pytest.mark.claim(*"])
 
 
-@privileged
-def test_evidence_counts_frames_per_interface_and_direction(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_pair=EVIDENCE)
-    result = pytester.runpytest("-p", "pytest_macvlan", "--claims-md", "claims.md")
-    result.assert_outcomes(passed=2)
-    # ARP request + reply and ICMP echo request + reply: two in, two out on each end
-    result.stdout.fnmatch_lines(["pair *a reaches b*holds*a/v0 in 2 out 2; b/v0 in 2 out 2; a/v0 0"])
-    result.stdout.fnmatch_lines(["pair *nothing captured*holds*-"])
-    assert "| a/v0 in 2 out 2; b/v0 in 2 out 2; a/v0 0 |" in (pytester.path / "claims.md").read_text()
-
-
-@privileged
-def test_same_table_under_xdist(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_article=VERDICTS, test_pair=EVIDENCE)
-    serial = pytester.runpytest("-p", "pytest_macvlan", "--claims-md", "serial.md")
-    parallel = pytester.runpytest("-p", "pytest_macvlan", "-n", "2", "--claims-md", "parallel.md")
-    parallel.assert_outcomes(passed=7, failed=1, skipped=1)
-    assert "2 workers" in parallel.stdout.str()
-    assert table_lines(parallel.outlines) == table_lines(serial.outlines)
-    assert (pytester.path / "parallel.md").read_text() == (pytester.path / "serial.md").read_text()
-    parallel.stdout.fnmatch_lines(["pair *a reaches b*holds*a/v0 in 2 out 2; b/v0 in 2 out 2; a/v0 0"])
+def test_the_plugin_works_without_xdist(pytester: pytest.Pytester) -> None:
+    """pytest-xdist is optional: with it disabled the claims report still comes out."""
+    pytester.makepyfile(test_article=program("claims_verdicts"))
+    result = pytester.runpytest("-p", "pytest_macvlan", "-p", "no:xdist")
+    result.assert_outcomes(passed=5, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*macvlan claims:*"])
 
 
 def test_long_skip_reasons_become_notes_and_cells_wrap() -> None:

@@ -10,11 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan.kernel.privileges import missing_caps
-from pytest_macvlan.plugin.failures import dirname_of, pcap_name
-
-privileged = pytest.mark.skipif(bool(missing_caps()), reason="needs root")
-
 TESTS = """
 import pytest
 
@@ -87,18 +82,6 @@ def pcap_paths(result: pytest.RunResult) -> dict[str, Path]:
     return found
 
 
-def test_pcap_names_are_per_test_and_per_link() -> None:
-    assert dirname_of("tests/test_x.py::test_y[a/b-1]") == "tests_test_x.py_test_y_a_b-1"
-    assert dirname_of("::") == "test"
-    taken: set[str] = set()
-    assert [pcap_name(label, taken) for label in ("ns1/m", "ns1/m", "ns2/m")] == [
-        "ns1_m.pcapng",
-        "ns1_m_2.pcapng",
-        "ns2_m.pcapng",
-    ]
-
-
-@privileged
 def test_a_failing_test_shows_diagram_frames_and_pcaps(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_net=TESTS)
     junit = pytester.path / "junit.xml"
@@ -148,7 +131,6 @@ def test_a_failing_test_shows_diagram_frames_and_pcaps(pytester: pytest.Pytester
     assert list(cases["test_passes"].iter("property")) == []
 
 
-@privileged
 def test_passing_tests_write_no_pcaps_unless_asked(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_net=TESTS)
     where = pytester.path / "pcaps"
@@ -163,7 +145,6 @@ def test_passing_tests_write_no_pcaps_unless_asked(pytester: pytest.Pytester) ->
     assert epb_directions(where / written[1])[:2] == ["in", "out"]
 
 
-@privileged
 def test_pcap_dir_from_the_ini_file_is_relative_to_it(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from pytest_macvlan.kernel import mounts as namedns
 from pytest_macvlan.topology import keep
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 CLI = [sys.executable, "-m", "pytest_macvlan"]
 
 

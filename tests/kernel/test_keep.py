@@ -14,16 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_macvlan.kernel import mounts as namedns
-from pytest_macvlan.kernel.privileges import missing_caps
 from pytest_macvlan.topology import keep
-from pytest_macvlan.topology.keep import Kept, KeptLink
-
-from .common import PAIR
-from .keeping import KeptTracker, mounted_names, netns_names, ns_run, tracking
-
-privileged = pytest.mark.skipif(bool(missing_caps()), reason="needs root")
-
+from pytest_macvlan.topology.keep import Kept
+from tests.support.keeping import KeptTracker, mounted_names, netns_names, ns_run, tracking
+from tests.support.specs import PAIR
 
 TESTS = f"""
 PAIR = {PAIR!r}
@@ -51,65 +45,6 @@ def kept() -> Iterator[KeptTracker]:
         yield tracker
 
 
-# -- without privileges ---------------------------------------------------------------------
-
-
-def test_run_ids_are_unique_within_a_process() -> None:
-    ids = [keep.new_run_id(now=0, pid=42) for _ in range(3)]
-    assert len(set(ids)) == 3
-    assert re.fullmatch(r"\d{6}-\d{6}-42", ids[0])
-    assert ids[1] == ids[0] + ".2"
-
-
-def test_state_round_trips_and_tolerates_newer_fields() -> None:
-    k = Kept(
-        id="pmv-r-1",
-        run="r",
-        made_by="t.py::t",
-        outcome="failed",
-        created=1.0,
-        pid=1,
-        spec_source="x.toml",
-        namespaces={"a": "pmv-r-1-a"},
-        links=(KeptLink("a/v0", "veth", None, 2, "02:00:00:00:00:01", ("192.168.9.2/24",)),),
-        pcaps=("/tmp/a.pcapng",),
-    )
-    assert Kept.from_json(k.to_json()) == k
-    newer = json.loads(k.to_json()) | {"from_the_future": 1}
-    assert Kept.from_json(json.dumps(newer)) == k
-
-
-def test_select_by_id_namespace_or_run() -> None:
-    def make(i: str, run: str) -> Kept:
-        return Kept(i, run, "up", "up", 0.0, 1, "s", {"a": f"{i}-a"})
-
-    one, two, other = make("pmv-r-1", "r"), make("pmv-r-2", "r"), make("pmv-q-1", "q")
-    every = [one, two, other]
-    assert keep.select(every, ["pmv-r-2"]) == ([two], [])
-    assert keep.select(every, ["pmv-q-1-a", "nope"]) == ([other], ["nope"])
-    assert keep.select(every, ["r", "pmv-r-1"]) == ([one, two], [])
-
-
-def test_names_ip_netns_would_refuse() -> None:
-    assert namedns.name_problem("pmv-x-1-ns1") is None
-    assert namedns.name_problem("a/b") and namedns.name_problem("..") and namedns.name_problem("")
-    assert namedns.name_problem("x" * 256)
-
-
-def test_mount_points_are_read_from_mountinfo(tmp_path: Path) -> None:
-    info = tmp_path / "mountinfo"
-    info.write_text(
-        "27 1 254:0 / / rw - ext4 /dev/vda rw\n"
-        "64 27 254:0 /run/netns /run/netns rw shared:1 - ext4 /dev/vda rw\n"
-        "65 64 0:4 net:[4026532178] /run/netns/pmv-a\\040b rw shared:2 - nsfs nsfs rw\n"
-    )
-    assert namedns.mount_points(str(info)) == {"/", "/run/netns", "/run/netns/pmv-a b"}
-
-
-# -- privileged ------------------------------------------------------------------------------
-
-
-@privileged
 def test_a_kept_topology_outlives_its_descriptors_and_is_removed(kept: KeptTracker) -> None:
     from pytest_macvlan import NetLab
 
@@ -132,7 +67,6 @@ def test_a_kept_topology_outlives_its_descriptors_and_is_removed(kept: KeptTrack
     assert ns_run(a, "true").returncode != 0
 
 
-@privileged
 def test_an_id_is_never_kept_twice(kept: KeptTracker) -> None:
     from pytest_macvlan import NetLab
 
@@ -145,7 +79,6 @@ def test_an_id_is_never_kept_twice(kept: KeptTracker) -> None:
     assert Kept.from_json(keep.state_path(first.id).read_text()) == first
 
 
-@privileged
 def test_failed_test_is_kept_and_the_printed_commands_work(pytester: pytest.Pytester, kept: KeptTracker) -> None:
     pytester.makepyfile(test_net=TESTS)
     result = pytester.runpytest("-p", "pytest_macvlan", "--keep-topology")
@@ -181,7 +114,6 @@ def test_failed_test_is_kept_and_the_printed_commands_work(pytester: pytest.Pyte
     assert mounted_names(names) == [] and not set(names) & set(netns_names())
 
 
-@privileged
 def test_without_the_option_nothing_is_kept_with_always_everything(
     pytester: pytest.Pytester, kept: KeptTracker
 ) -> None:
@@ -202,7 +134,6 @@ def test_without_the_option_nothing_is_kept_with_always_everything(
     result.stdout.fnmatch_lines(["remove all 2: * -m pytest_macvlan down *"])
 
 
-@privileged
 def test_a_module_scoped_topology_is_kept_when_a_test_of_its_module_fails(
     pytester: pytest.Pytester, kept: KeptTracker
 ) -> None:
@@ -225,7 +156,6 @@ def test_a_module_scoped_topology_is_kept_when_a_test_of_its_module_fails(
     result.stdout.fnmatch_lines(["pmv-*-1: made by test_shared.py (failed) at *"])
 
 
-@privileged
 def test_down_all_removes_every_kept_topology_and_stray_names(tmp_path: Path) -> None:
     """In a private mount namespace with its own /run (a tmpfs), so that `down --all` can only see
     this test's topologies: the other runs' on this machine are out of its reach."""
@@ -265,7 +195,7 @@ def test_down_all_removes_every_kept_topology_and_stray_names(tmp_path: Path) ->
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
     assert done.returncode == 0, done.stderr
     r = json.loads(done.stdout)

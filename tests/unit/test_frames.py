@@ -7,6 +7,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -47,11 +48,11 @@ def icmp_frame(itype: int, src: str, dst: str, ttl: int = 64) -> bytes:
     return B + A + b"\x08\x00" + ip + icmp
 
 
-def frame(data: bytes, direction: str = "in") -> Frame:
+def frame(data: bytes, direction: Literal["in", "out"] = "in") -> Frame:
     return Frame(
         ts=1_700_000_000.5,
         direction=direction,
-        pkttype=4 if direction == "out" else 1,  # type: ignore[arg-type]
+        pkttype=4 if direction == "out" else 1,
         link="ns1/macvl1",
         data=data,
         wire_len=len(data),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -14,53 +15,9 @@ from typing import Any
 
 import pytest
 
-from pytest_macvlan.kernel.privileges import missing_caps
-
-pytestmark = [pytest.mark.netlab, pytest.mark.skipif(bool(missing_caps()), reason=f"needs {', '.join(missing_caps())}")]
-
 RUN_TIMEOUT = 900
 
-# Every test builds the same spec, with the same names: a/v0 <-> b/v0, the same addresses.
-MANY = """
-import json, os, socket, struct
-from pathlib import Path
-
-import pytest
-
-SPEC = {{"netns": {{
-    "a": {{"link": {{"v0": {{"type": "veth", "addr": ["192.168.9.2/24"],
-                          "peer": {{"name": "v0", "netns": "b", "addr": ["192.168.9.3/24"]}}}}}}}},
-    "b": {{}},
-}}}}
-ETHERTYPE = "88b5"
-
-
-def cookie(ns):
-    from pytest_macvlan.kernel import nsworker as nsmod
-
-    with nsmod.run_in(ns.fd, lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)) as s:
-        return struct.unpack("Q", s.getsockopt(socket.SOL_SOCKET, 71, 8))[0]
-
-
-@pytest.mark.parametrize("n", range({count}))
-def test_topology(netlab, n):
-    topo = netlab.build(SPEC)
-    va, vb = topo.link("a/v0"), topo.link("b/v0")
-    cap = vb.sniff()
-    mine = f"{{os.environ['RUN_TAG']}}-{{n}}".encode().ljust(46, b".")
-    frame = bytes.fromhex("ffffffffffff" + va.mac.replace(":", "") + ETHERTYPE) + mine
-    va.send([frame] * 3)
-    assert topo["a"].ping("192.168.9.3").ok
-    cap.wait_for(lambda f: bytes(f)[12:14] == bytes.fromhex(ETHERTYPE), count=3)
-    ours = [f for f in cap.frames if f.data[12:14] == bytes.fromhex(ETHERTYPE)]
-    assert [f.data[14:] for f in ours] == [mine] * 3, cap.summary()  # no frame of another test
-    assert {{f.src for f in cap.frames}} <= {{va.mac, vb.mac}}, cap.summary()
-    links = topo["a"].run("ip", "-o", "link").stdout
-    assert sorted(line.split(": ")[1].split("@")[0] for line in links.splitlines()) == ["lo", "v0"], links
-    record = {{"n": n, "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
-               "cookies": [cookie(ns) for ns in topo], "macs": [va.mac, vb.mac]}}
-    Path(os.environ["RECORD_DIR"], f"{{os.environ['RUN_TAG']}}-{{n}}.json").write_text(json.dumps(record))
-"""
+PROGRAMS = Path(__file__).parents[1] / "programs"
 
 
 def run_pytest(where: Path, tag: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -101,8 +58,8 @@ def check_many(where: Path, tag: str, count: int, workers: int) -> None:
 
 def parallel_many(tmp_path: Path, count: int) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "test_many.py").write_text(MANY.format(count=count))
-    out = finish(run_pytest(tmp_path, "x", "-n", "4", "test_many.py"))
+    shutil.copy(PROGRAMS / "many.py", tmp_path / "test_many.py")
+    out = finish(run_pytest(tmp_path, "x", "-n", "4", "test_many.py", env={"MANY_COUNT": str(count)}))
     assert f"{count} passed" in out, out[-3000:]
     check_many(tmp_path, "x", count, workers=4)
 
@@ -114,44 +71,6 @@ def test_n4_over_topology_building_tests(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_n4_over_200_topology_building_tests(tmp_path: Path) -> None:
     parallel_many(tmp_path, 200)
-
-
-SHARED = """
-import json, os, socket, struct
-from pathlib import Path
-
-import pytest
-
-from pytest_macvlan.plugin import factories
-
-SPEC = {{"netns": {{"a": {{"link": {{"v0": {{"type": "veth", "peer": {{"name": "v0", "netns": "b"}}}}}}}}, "b": {{}}}}}}
-shared = factories.topology(SPEC, scope="module")
-pytestmark = pytest.mark.xdist_group("{group}")
-
-
-def record(topo, name):
-    from pytest_macvlan.kernel import nsworker as nsmod
-
-    with nsmod.run_in(topo["a"].fd, lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)) as s:
-        cookie = struct.unpack("Q", s.getsockopt(socket.SOL_SOCKET, 71, 8))[0]
-    data = {{"group": "{group}", "test": name, "worker": os.environ.get("PYTEST_XDIST_WORKER"), "cookie": cookie}}
-    Path(os.environ["RECORD_DIR"], f"g-{group}-{{name}}.json").write_text(json.dumps(data))
-
-
-def test_1_changes_it(shared):
-    record(shared, "1")
-    shared["a"].sysctl("net.ipv4.ip_forward", 1)
-
-
-def test_2_sees_the_change(shared):
-    record(shared, "2")
-    assert shared["a"].sysctl("net.ipv4.ip_forward") == "1", "the same topology as test_1"
-
-
-def test_3(shared):
-    record(shared, "3")
-    assert shared.link("a/v0").carrier
-"""
 
 
 def _loadgroup_is_broken() -> bool:
@@ -167,7 +86,7 @@ def run_shared(tmp_path: Path, *dist: str) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     groups = ["g1", "g2", "g3"]
     for g in groups:
-        (tmp_path / f"test_shared_{g}.py").write_text(SHARED.format(group=g))
+        shutil.copy(PROGRAMS / "shared_group.py", tmp_path / f"test_shared_{g}.py")
     finish(run_pytest(tmp_path, "g", "-n", "4", *dist, *[f"test_shared_{g}.py" for g in groups]))
     by_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records(tmp_path, "g"):
@@ -190,22 +109,6 @@ def test_a_module_scoped_topology_is_shared_under_dist_loadfile(tmp_path: Path) 
     run_shared(tmp_path, "--dist", "loadfile")
 
 
-MEET = '''
-import os
-from pathlib import Path
-
-from pytest_macvlan.wait import wait_until
-
-
-def test_0_both_runs_are_running():
-    """A rendezvous: this run's first test waits until the other run has started too."""
-    meet = Path(os.environ["MEET_DIR"])
-    (meet / os.environ["RUN_TAG"]).touch()
-    wait_until(lambda: sorted(p.name for p in meet.iterdir()), lambda seen: len(seen) == 2,
-               timeout=120, what="the other pytest run started")
-'''
-
-
 def test_two_independent_pytest_runs_at_once(tmp_path: Path) -> None:
     meet = tmp_path / "meet"
     meet.mkdir()
@@ -214,9 +117,9 @@ def test_two_independent_pytest_runs_at_once(tmp_path: Path) -> None:
         where = tmp_path / tag
         where.mkdir()
         (where / "pytest.ini").write_text("[pytest]\n")
-        (where / "test_0_meet.py").write_text(MEET)
-        (where / "test_many.py").write_text(MANY.format(count=16))
-        runs[tag] = (where, run_pytest(where, tag, *args, env={"MEET_DIR": str(meet)}))
+        shutil.copy(PROGRAMS / "meet.py", where / "test_0_meet.py")
+        shutil.copy(PROGRAMS / "many.py", where / "test_many.py")
+        runs[tag] = (where, run_pytest(where, tag, *args, env={"MEET_DIR": str(meet), "MANY_COUNT": "16"}))
     for tag, (where, p) in runs.items():
         out = finish(p)
         assert "17 passed" in out, out[-3000:]

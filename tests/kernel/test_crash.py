@@ -2,7 +2,7 @@
 pytest-timeout, an exception inside build), afterwards no namespace, link, mount or process of
 it remains, and the runner's namespace is unchanged.
 
-Each run is a child pytest under ``tests/reaper.py`` (a child subreaper: it exits only when every
+Each run is a child pytest under ``tests/support/reaper.py`` (a child subreaper: it exits only when every
 process of the run has ended). Its tests record the (inode, cookie) of every namespace they
 hold, the netns worker thread's own namespace, and the PID of a program started in the topology.
 """
@@ -24,11 +24,9 @@ import pytest
 from pytest_macvlan import BuildError, NetLab
 from pytest_macvlan.kernel import nsworker as nsmod
 from pytest_macvlan.kernel import processes as procmod
-from pytest_macvlan.kernel.privileges import missing_caps
 from pytest_macvlan.wait import wait_until
-
-from . import runner_state
-from .robust_support import (
+from tests.support import runner_state
+from tests.support.robust import (
     NsId,
     ReapedRun,
     current_ns_id,
@@ -40,8 +38,6 @@ from .robust_support import (
     start_reaped,
     state_ids,
 )
-
-pytestmark = [pytest.mark.netlab, pytest.mark.skipif(bool(missing_caps()), reason=f"needs {', '.join(missing_caps())}")]
 
 CLEANUP_TIMEOUT = 30.0
 

@@ -25,7 +25,7 @@ from pytest_macvlan.wait import wait_until
 
 SO_NETNS_COOKIE = 71
 REAPER = Path(__file__).with_name("reaper.py")
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 NsId = tuple[int, int]  # (inode, cookie)
 
 
@@ -152,7 +152,7 @@ def large_spec(n: int = 24) -> dict[str, Any]:
 
 @dataclass
 class ReapedRun:
-    """A command run under ``tests/reaper.py``: it ends only when every descendant has ended."""
+    """A command run under ``tests/support/reaper.py``: it ends only when every descendant has ended."""
 
     proc: subprocess.Popen[bytes]
     workdir: Path

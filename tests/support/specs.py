@@ -32,3 +32,29 @@ def net_fds() -> set[int]:
         except OSError:
             continue
     return found
+
+
+#: Two private macvlans on a veth whose peer is a bridge port with hairpin on (TOML text).
+PRIVATE_TOML = """
+description = "two private macvlans on a veth whose peer is a bridge port with hairpin on"
+
+[netns.host.link.br0]
+type = "bridge"
+addr = ["192.168.9.1/24"]
+
+[netns.host.link.veth1]
+type = "veth"
+peer = { name = "veth1_br", master = "br0", hairpin = true }
+
+[netns.ns1.link.macvl1]
+type = "macvlan"
+link = "host/veth1"
+mode = "private"
+addr = ["192.168.9.2/24"]
+
+[netns.ns2.link.macvl2]
+type = "macvlan"
+link = "host/veth1"
+mode = "private"
+addr = ["192.168.9.3/24"]
+"""
