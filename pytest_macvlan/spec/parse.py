@@ -1,7 +1,7 @@
 """Turn a TOML file, TOML text or a dict into a validated :class:`TopologySpec`.
 
 Every problem is reported as a :class:`SpecError` naming the source, the entry and what is
-wrong, before anything touches the kernel. The spec format is documented in README.md.
+wrong, before anything touches the kernel. The spec format is documented in docs/spec.md.
 """
 
 from __future__ import annotations
