@@ -2,7 +2,7 @@
 
 import pytest
 
-pytestmark = pytest.mark.topology("reference.toml")
+pytestmark = [pytest.mark.topology("reference.toml"), pytest.mark.requires_kernel("iptables", "nftables")]
 
 
 def test_namespace_keys(topology):
