@@ -10,7 +10,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-pytest_plugins = ["pytest_macvlan.plugin.core", "pytest_macvlan.plugin.claims", "pytest_macvlan.plugin.failures"]
+pytest_plugins = [
+    "pytest_macvlan.plugin.core",
+    "pytest_macvlan.plugin.claims",
+    "pytest_macvlan.plugin.failures",
+    "pytest_macvlan.plugin.htmlreport",
+]
 
 _EXPORTS = {
     "build": "topology.lab",

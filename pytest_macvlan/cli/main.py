@@ -1,6 +1,7 @@
 """The command line: ``python -m pytest_macvlan`` (or ``pytest-macvlan``). No pytest here.
 
-- ``show SPEC``: validate a spec and print its diagram, without building anything;
+- ``show SPEC [--svg PATH]``: validate a spec and print its diagram (and write it as SVG),
+  without building anything;
 - ``up SPEC``: build a spec and keep it (namespaces named ``pmv-...`` in ``/run/netns``),
   to explore by hand with ``ip netns exec``;
 - ``list``: the kept topologies (made by ``up`` or by ``pytest --keep-topology``);
@@ -58,12 +59,22 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     try:
         spec = load_spec(Path(args.spec))
+        if args.svg is not None:
+            from pytest_macvlan.report.svg import SvgError, write_svg
+
+            try:
+                write_svg(spec, args.svg)
+            except (SvgError, OSError) as exc:
+                _err("show", f"--svg {args.svg}: {exc}")
+                return EXIT_FAILED
     except SpecError as exc:
         _err("show", str(exc))
         return EXIT_USAGE
     if spec.description.strip():
         print(spec.description.strip())
     print(render(spec))
+    if args.svg is not None:
+        print(f"picture written to {args.svg}")
     return EXIT_OK
 
 
@@ -199,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", help="validate a spec and print its diagram (builds nothing)", epilog=EPILOG)
     p.add_argument("spec", metavar="SPEC", help="a TOML spec file")
+    p.add_argument("--svg", metavar="PATH", help="also write the topology as an SVG picture (needs Graphviz)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("up", help="build a spec and keep it, to explore by hand (needs root)", epilog=EPILOG)

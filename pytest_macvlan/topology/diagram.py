@@ -67,7 +67,8 @@ def _rel(ref: LinkRef, here: str) -> str:
     return ref.name if ref.netns == here else str(ref)
 
 
-def _kind(link: LinkSpec, live: LiveLink | None) -> str:
+def kind_text(link: LinkSpec, live: LiveLink | None) -> str:
+    """``macvlan private``, ``macvlan vepa (default)``, ``vlan 11``, ``bridge``: a link's kind as shown."""
     if link.kind == "macvlan":
         if live is not None and live.mode:
             mode = live.mode if link.mode else f"{live.mode} (default)"
@@ -112,7 +113,8 @@ def _details(link: LinkSpec, live: LiveLink | None) -> str:
     return "  ".join(parts)
 
 
-def _netns_lines(ns: NetnsSpec) -> list[str]:
+def netns_lines(ns: NetnsSpec) -> list[str]:
+    """A namespace's routes, neighbours, sysctls and firewall, one line each."""
     lines: list[str] = []
     for r in ns.routes:
         words = [f"route {'default' if r.to.prefixlen == 0 else r.to}"]
@@ -154,7 +156,7 @@ def render(spec: TopologySpec, live: Live | None = None) -> str:
     rows = [
         (
             link.name,
-            _kind(link, live.links.get(link.ref)),
+            kind_text(link, live.links.get(link.ref)),
             _relations(link, spec),
             _details(link, live.links.get(link.ref)),
         )
@@ -171,7 +173,7 @@ def render(spec: TopologySpec, live: Live | None = None) -> str:
         if kept:
             head += f" = {kept}"
         body = by_ns[ns.name] or ["(no links)"]
-        bodies.append((head, body + [f"- {line}" for line in _netns_lines(ns)]))
+        bodies.append((head, body + [f"- {line}" for line in netns_lines(ns)]))
     width = max([len(t) + 6 for t, _ in bodies] + [len(line) + 4 for _, body in bodies for line in body] + [40])
     out = [title]
     for head, body in bodies:
