@@ -15,6 +15,13 @@ Sections (docs/performance.md says what each measures and the targets):
 - ``scale``: 100..1,000 macvlans on one parent; 25..200 namespaces; build and teardown, with a
   least-squares fit of time against size (the growth per element) and the log-log slope.
 - ``suite``: wall time of ``pytest -p pytest_macvlan scenarios``, serial and with ``-n 2``.
+- ``efficiency``: the article's "more efficient" (L7): UDP throughput and round trips between two
+  namespaces over bridge-mode macvlans against veth pairs and a bridge, alternated
+  (``benchmarks/efficiency.py``); the ratios macvlan / bridge.
+- ``live``: a live ``Link`` property read (``Link.mac``: one ``RTM_GETLINK`` decoded by
+  :mod:`pytest_macvlan.kernel.queries`), ``Link.ipv4`` (one ``RTM_GETADDR`` dump), pyroute2's
+  decoding of the same ``RTM_NEWLINK`` answer for comparison; and ``topo.apply`` of a fragment
+  adding one macvlan with an address to a live topology.
 
 Every number is a median over repeated runs with its p10-p90 spread. Nothing is created in the
 namespace this runs in: the plugin builds in namespaces of its own, the ``ip`` scripts run in a
@@ -31,6 +38,7 @@ import os
 import platform
 import re
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -44,7 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks import specs  # noqa: E402
+from benchmarks import efficiency, specs  # noqa: E402
 from benchmarks.ipbatch import Baseline, plan  # noqa: E402
 from pytest_macvlan.errors import KernelFeatureError, WaitTimeout  # noqa: E402
 from pytest_macvlan.kernel import nsworker as nsmod  # noqa: E402
@@ -482,11 +490,94 @@ def bench_suite(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+# -- 7. live handles and run-time changes ------------------------------------------------------
+
+APPLY_FRAGMENT = {
+    "netns": {"b": {"link": {"mx": {"type": "macvlan", "link": "v0", "mode": "bridge", "addr": ["192.168.9.20/24"]}}}}
+}
+PAIR_SPEC = {
+    "netns": {
+        "a": {"link": {"v0": {"type": "veth", "addr": ["192.168.9.2/24"], "peer": {"name": "v0", "netns": "b"}}}},
+        "b": {},
+    }
+}
+
+
+def bench_live(args: argparse.Namespace, settle: Settler) -> dict[str, Any]:
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    from pytest_macvlan.kernel import queries
+    from pytest_macvlan.kernel.linkstate import parse_link
+    from pytest_macvlan.kernel.rtnl import RTM_GETLINK, RTM_NEWLINK
+
+    reps = args.reps or (10 if args.quick else 40)
+    reads = 200 if args.quick else 1000
+    out: dict[str, Any] = {}
+    apply_ms: list[float] = []
+    mac_us: list[float] = []
+    ipv4_us: list[float] = []
+    decode_us: list[float] = []
+    pyroute2_us: list[float] = []
+    spec = parse_spec(PAIR_SPEC)
+    for _ in range(reps):
+        topo = build(spec)
+        try:
+            settle()
+            t0 = time.perf_counter()
+            topo.apply(APPLY_FRAGMENT)
+            apply_ms.append((time.perf_counter() - t0) * 1e3)
+            link = topo.link("b/mx")
+            assert link.ipv4 == "192.168.9.20"
+            for _ in range(reads // reps + 1):
+                t0 = time.perf_counter()
+                link.mac  # noqa: B018 - the property read is what is measured
+                mac_us.append((time.perf_counter() - t0) * 1e6)
+                t0 = time.perf_counter()
+                link.ipv4  # noqa: B018
+                ipv4_us.append((time.perf_counter() - t0) * 1e6)
+            body = queries._GETLINK_BY_INDEX.pack(0, 0, link.ifindex, 0, 0) + queries._EXT_MASK
+            [(_t, payload)] = queries.query(link.netns.rtnl, RTM_GETLINK, body, dump=False, what="bench")
+            data = struct.pack("=IHHII", 16 + len(payload), RTM_NEWLINK, 0, 1, 0) + payload
+            for _ in range(50):
+                t0 = time.perf_counter()
+                parse_link(payload)
+                decode_us.append((time.perf_counter() - t0) * 1e6)
+                t0 = time.perf_counter()
+                msg = ifinfmsg(data)
+                msg.decode()
+                msg.get_attr("IFLA_ADDRESS")
+                pyroute2_us.append((time.perf_counter() - t0) * 1e6)
+        finally:
+            topo.close()
+    out["link_property_read_us"] = summary(mac_us)
+    out["link_ipv4_read_us"] = summary(ipv4_us)
+    out["decode_rtm_newlink_us"] = summary(decode_us)
+    out["pyroute2_decode_rtm_newlink_us"] = summary(pyroute2_us)
+    out["apply_macvlan_with_address_ms"] = summary(apply_ms)
+    print(
+        f"  Link.mac {statistics.median(mac_us):.1f} us, Link.ipv4 {statistics.median(ipv4_us):.1f} us; "
+        f"decode {statistics.median(decode_us):.1f} us (pyroute2 {statistics.median(pyroute2_us):.1f} us); "
+        f"topo.apply {statistics.median(apply_ms):.2f} ms",
+        flush=True,
+    )
+    return out
+
+
 # -- the table ---------------------------------------------------------------------------------
 
 
 def fmt(s: dict[str, Any], unit: str, digits: int = 1) -> str:
     return f"{s['median']:.{digits}f} {unit} ({s['p10']:.{digits}f}-{s['p90']:.{digits}f})"
+
+
+def bench_efficiency(args: argparse.Namespace) -> dict[str, Any]:
+    from pytest_macvlan.topology.lab import NetLab
+
+    with NetLab() as lab:
+        result = efficiency.measure(lab, rounds=3) if args.quick else efficiency.measure(lab)
+    for line in result.lines():
+        print(f"   {line}", flush=True)
+    return result.to_json()
 
 
 def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -588,6 +679,42 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     for name, r in results.get("suite", {}).items():
         rows.append((f"scenarios suite, {name}", f"{r['median']:.1f} s ({r['result']})", "-", "-"))
+    e = results.get("efficiency")
+    if e:
+        m, b = e["macvlan"], e["bridge"]
+        rows.append(
+            (
+                "efficiency: UDP throughput, macvlan / veth+bridge",
+                f"x{e['throughput_ratio']:.2f} ({m['mbit_s']:.0f} vs {b['mbit_s']:.0f} Mbit/s)",
+                "> 1 (L7)",
+                verdict(e["throughput_ratio"] > 1),
+            )
+        )
+        rows.append(
+            (
+                "efficiency: round trip, macvlan / veth+bridge",
+                f"x{e['latency_ratio']:.2f} ({m['rtt_us']:.1f} vs {b['rtt_us']:.1f} us)",
+                "< 1 (L7)",
+                verdict(e["latency_ratio"] < 1),
+            )
+        )
+    live = results.get("live")
+    if live:
+        read = live["link_property_read_us"]
+        rows.append(("live Link property read (Link.mac)", fmt(read, "us"), "<= 50 us", verdict(read["median"] <= 50)))
+        rows.append(("live Link.ipv4 (RTM_GETADDR dump)", fmt(live["link_ipv4_read_us"], "us"), "-", "-"))
+        rows.append(
+            (
+                "RTM_NEWLINK decode: queries vs pyroute2",
+                f"{fmt(live['decode_rtm_newlink_us'], 'us')} vs {fmt(live['pyroute2_decode_rtm_newlink_us'], 'us')}",
+                "-",
+                "-",
+            )
+        )
+        ap = live["apply_macvlan_with_address_ms"]
+        rows.append(
+            ("topo.apply: one macvlan with an address", fmt(ap, "ms", 2), "<= 2 ms", verdict(ap["median"] <= 2))
+        )
     return rows
 
 
@@ -608,7 +735,7 @@ def dump_json(results: dict[str, Any]) -> str:
     return re.sub(r"\[\s*([-0-9.eE,\s]*?)\s*\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text) + "\n"
 
 
-SECTIONS = ("build", "latency", "burst", "startup", "scale", "suite")
+SECTIONS = ("build", "latency", "burst", "startup", "scale", "suite", "efficiency", "live")
 
 
 def calibration_ms() -> float:
@@ -695,6 +822,10 @@ def main(argv: list[str] | None = None) -> int:
                         results[name] = bench_scale(args, settle, base)
                     elif name == "suite":
                         results[name] = bench_suite(args)
+                    elif name == "efficiency":
+                        results[name] = bench_efficiency(args)
+                    elif name == "live":
+                        results[name] = bench_live(args, settle)
     finally:
         settle.close()
     results["meta"]["loadavg_end"] = os.getloadavg()

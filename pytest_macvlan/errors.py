@@ -46,3 +46,12 @@ class ClosedError(MacvlanError, RuntimeError):
 
 class WaitTimeout(MacvlanError, AssertionError):
     """A bounded wait ended without seeing what it waited for; the message shows what was seen."""
+
+
+class ChangeError(BuildError):
+    """The kernel refused a run-time change (``Link.set``, ``Netns.add_route``, ...): ``errno``
+    and the kernel's extended-ack text (``extack``, also in the message); ``entry`` names the change."""
+
+    def __init__(self, entry: str, errno: int, message: str, extack: str = "") -> None:
+        self.extack = extack
+        super().__init__(entry, errno, message)

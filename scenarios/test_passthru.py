@@ -38,7 +38,10 @@ LAN = "02:00:00:00:00:66"  # the source MAC of the frames the tests put on the w
 FOREIGN = "02:00:00:00:99:99"  # a MAC no interface has
 
 
-@pytest.mark.claim("a passthru macvlan takes its parent's MAC, whatever address it was created with")
+@pytest.mark.claim(
+    "a passthru macvlan takes its parent's MAC, whatever address it was created with",
+    source="drivers/net/macvlan.c (macvlan_common_newlink: eth_hw_addr_inherit in passthru mode); beyond the article",
+)
 def test_passthru_macvlan_takes_the_parent_mac(topology: Topology) -> None:
     """The kernel gives a passthru macvlan its parent's MAC when it creates it (``macvlan_common_newlink``:
     ``eth_hw_addr_inherit``), even when an address is asked for: passthru.toml asks for
@@ -50,7 +53,10 @@ def test_passthru_macvlan_takes_the_parent_mac(topology: Topology) -> None:
     assert macvl1.info().mac != asked.lower()
 
 
-@pytest.mark.claim("a passthru macvlan and its parent share one MAC: setting either one's MAC sets both")
+@pytest.mark.claim(
+    "a passthru macvlan and its parent share one MAC: setting either one's MAC sets both",
+    source="ip-link(8), passthru: the endpoint may change its MAC address; drivers/net/macvlan.c",
+)
 def test_passthru_macvlan_and_parent_share_one_mac(topology: Topology) -> None:
     """ip-link(8): passthru allows the guest "to change MAC address". Setting the macvlan's MAC
     sets the parent's (``dev_set_mac_address`` on the lower device); setting the parent's MAC
@@ -62,7 +68,11 @@ def test_passthru_macvlan_and_parent_share_one_mac(topology: Topology) -> None:
     assert (eno2.info().mac, macvl1.info().mac) == ("02:00:00:00:01:03", "02:00:00:00:01:03")
 
 
-@pytest.mark.claim("a passthru macvlan makes its parent promiscuous while it is up, unless created with nopromisc")
+@pytest.mark.claim(
+    "a passthru macvlan makes its parent promiscuous while it is up, unless created with nopromisc",
+    source='ip-link(8), passthru: "forces the underlying interface into promiscuous mode. '
+    'Passing the nopromisc flag prevents this"',
+)
 def test_passthru_sets_the_parent_promiscuous(topology: Topology) -> None:
     """ip-link(8): "By default, this mode forces the underlying interface into promiscuous mode.
     Passing the nopromisc flag prevents this". The parent's promiscuity counter is 1 while the
@@ -92,7 +102,10 @@ def test_passthru_sets_the_parent_promiscuous(topology: Topology) -> None:
     assert eno2.info().promiscuity == 0
 
 
-@pytest.mark.claim("a passthru parent accepts exactly one macvlan: the spec validator and the kernel refuse another")
+@pytest.mark.claim(
+    "a passthru parent accepts exactly one macvlan: the spec validator and the kernel refuse another",
+    source='ip-link(8), passthru: "not allowed for more than one endpoint on the same physical interface"',
+)
 def test_passthru_parent_accepts_one_macvlan(topology: Topology, netlab: PytestLab) -> None:
     """ip-link(8): passthru "is not allowed for more than one endpoint on the same physical interface".
 
@@ -129,7 +142,10 @@ def test_passthru_parent_accepts_one_macvlan(topology: Topology, netlab: PytestL
     assert "Invalid argument" in done.stderr, done.stderr
 
 
-@pytest.mark.claim("a passthru macvlan receives every frame that reaches its parent, whatever the destination MAC")
+@pytest.mark.claim(
+    "a passthru macvlan receives every frame that reaches its parent, whatever the destination MAC",
+    source='ip-link(8), passthru: "All traffic will be forwarded to this endpoint"',
+)
 def test_passthru_macvlan_receives_every_frame(topology: Topology) -> None:
     """ip-link(8): "All traffic will be forwarded to this endpoint". Frames put on the wire for
     the shared MAC, for a MAC nobody has, and for broadcast all reach macvl1.
@@ -152,7 +168,10 @@ def test_passthru_macvlan_receives_every_frame(topology: Topology) -> None:
     assert {f.dst: PKTTYPE_NAMES[f.pkttype] for f in seen} == targets, cap.summary()
 
 
-@pytest.mark.claim("the parent loses its unicast to the passthru macvlan: S20 cannot ping S3's 10.138.36.58")
+@pytest.mark.claim(
+    "the parent loses its unicast to the passthru macvlan: S20 cannot ping S3's 10.138.36.58",
+    source='ip-link(8), passthru: "All traffic will be forwarded to this endpoint" (a consequence); beyond the article',
+)
 def test_parent_loses_its_unicast_traffic(topology: Topology) -> None:
     """A consequence of "all traffic will be forwarded to this endpoint": S3 still answers ARP for
     10.138.36.58 (broadcasts reach the parent too), with the MAC it shares with macvl1; the echo

@@ -41,7 +41,10 @@ def destinations(macvl1: Link, eno2: Link) -> list[str]:
     return [macvl1.mac, eno2.mac, FOREIGN, BROADCAST]
 
 
-@pytest.mark.claim("a source-mode macvlan receives every frame from a listed source MAC, whatever the destination")
+@pytest.mark.claim(
+    "a source-mode macvlan receives every frame from a listed source MAC, whatever the destination",
+    source='ip-link(8), source: the list "is used to match against source mac address from received frames"',
+)
 def test_listed_sources_reach_the_macvlan_whatever_the_destination(topology: Topology) -> None:
     """ip-link(8): the list "is used to match against source mac address from received frames".
     Every frame from a listed MAC reaches macvl1: to its own MAC, to the parent's, to a MAC
@@ -66,7 +69,10 @@ def test_listed_sources_reach_the_macvlan_whatever_the_destination(topology: Top
         }, cap.summary()
 
 
-@pytest.mark.claim("a source-mode macvlan receives nothing from an unlisted source, not even to its own MAC")
+@pytest.mark.claim(
+    "a source-mode macvlan receives nothing from an unlisted source, not even to its own MAC",
+    source="ip-link(8), source mode; drivers/net/macvlan.c (macvlan_handle_frame); beyond the article",
+)
 def test_unlisted_sources_never_reach_the_macvlan(topology: Topology) -> None:
     """The other half of source mode: from a MAC that is not in the list, macvl1 receives
     nothing, neither frames to its own MAC nor broadcasts, although they reach the parent."""
@@ -79,7 +85,10 @@ def test_unlisted_sources_never_reach_the_macvlan(topology: Topology) -> None:
     on_macvl1.assert_none(ours)
 
 
-@pytest.mark.claim("the source MAC list changes at runtime (ip link set ... macaddr add|del)")
+@pytest.mark.claim(
+    "the source MAC list changes at runtime (ip link set ... macaddr add|del)",
+    source="ip-link(8), source: macaddr add|del|flush|set",
+)
 def test_source_list_changes_at_runtime(topology: Topology) -> None:
     """``ip link set macvl1 type macvlan macaddr add MAC`` lets that source's frames in from then
     on; ``macaddr del MAC`` shuts them out."""
@@ -98,7 +107,11 @@ def test_source_list_changes_at_runtime(topology: Topology) -> None:
     cap.assert_none(ours & src_mac(LISTED))
 
 
-@pytest.mark.claim("frames from listed sources are copies: the parent still receives them, unless nodst")
+@pytest.mark.claim(
+    "frames from listed sources are copies: the parent still receives them, unless nodst",
+    source='ip-link(8), source: "packets are also considered (duplicated) for destination-based MACVLAN. '
+    'Passing the nodst flag stops" that',
+)
 def test_listed_frames_are_duplicated_unless_nodst(topology: Topology) -> None:
     """ip-link(8): "By default, packets are also considered (duplicated) for destination-based
     MACVLAN. Passing the nodst flag stops" that. S20 (listed) pings S3's own 10.138.36.58: S3
@@ -120,7 +133,10 @@ def test_listed_frames_are_duplicated_unless_nodst(topology: Topology) -> None:
     cap.assert_count(to_s3, 2)
 
 
-@pytest.mark.claim("a source-mode macvlan talks only with hosts whose MAC is listed")
+@pytest.mark.claim(
+    "a source-mode macvlan talks only with hosts whose MAC is listed",
+    source="ip-link(8), source mode (a consequence); beyond the article",
+)
 def test_macvlan_talks_only_with_listed_hosts(topology: Topology) -> None:
     """ns1 pings S20 while S20's MAC is listed; once it is taken off the list, S20's replies
     (to macvl1's own MAC) no longer reach macvl1 and the ping fails."""

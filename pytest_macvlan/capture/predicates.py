@@ -2,14 +2,47 @@
 
 ``cap.count(arp_request(pdst="192.168.9.3") & vlan(11))``. Any callable that takes a scapy
 packet works where a predicate is expected (it is wrapped by :func:`as_pred`).
+
+Every predicate is exported from the package (``from pytest_macvlan import nd_solicitation``):
+
+- direction and addresses: :data:`incoming`, :data:`outgoing`, :func:`direction`,
+  :data:`broadcast`, :data:`multicast`, :func:`src_mac`, :func:`dst_mac`, :func:`mac`,
+  :func:`ethertype`, :func:`vlan`;
+- IPv4: :data:`arp`, :func:`arp_request`, :func:`arp_reply`, :func:`ipv4`,
+  :func:`icmp_echo_request`, :func:`icmp_echo_reply`, :func:`icmp_unreachable`,
+  :func:`igmp`, :func:`igmp_report`, :func:`igmp_query`, :func:`igmp_leave`;
+- IPv6: :func:`ipv6`, :func:`icmpv6`, :func:`icmpv6_echo_request`, :func:`icmpv6_echo_reply`,
+  :func:`nd_solicitation`, :func:`nd_advertisement`, :func:`dad` (a solicitation from ``::``),
+  :func:`router_solicitation`, :func:`router_advertisement`, :func:`mld`,
+  :func:`mld_report`, :func:`mld_query`, :func:`mld_done`;
+- transport: :func:`udp`, :func:`tcp`.
+
+Addresses given as strings are compared in their canonical form (``2001:DB8::01`` matches
+``2001:db8::1``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from ipaddress import ip_address
 from typing import Any
 
-from pytest_macvlan.capture.frames import Frame
+from pytest_macvlan.capture.frames import (
+    ICMP6_ECHO_REPLY,
+    ICMP6_ECHO_REQUEST,
+    IGMP_LEAVE,
+    IGMP_QUERY,
+    IGMP_REPORTS,
+    MLD2_REPORT,
+    MLD_DONE,
+    MLD_QUERY,
+    MLD_REPORT,
+    ND_NEIGHBOR_ADVERT,
+    ND_NEIGHBOR_SOLICIT,
+    ND_ROUTER_ADVERT,
+    ND_ROUTER_SOLICIT,
+    Frame,
+)
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 
@@ -63,6 +96,8 @@ ANY = Pred(lambda f: True, "any frame")
 incoming = Pred(lambda f: f.direction == "in", "incoming")
 outgoing = Pred(lambda f: f.direction == "out", "outgoing")
 broadcast = Pred(lambda f: f.dst == BROADCAST, "broadcast")
+#: A frame to a group MAC address (the I/G bit), broadcast included.
+multicast = Pred(lambda f: len(f.data) >= 6 and bool(f.data[0] & 1), "multicast")
 arp = Pred(lambda f: f.arp is not None, "arp")
 
 
@@ -154,6 +189,169 @@ def mac(addr: str) -> Pred:
 
 def ethertype(value: int) -> Pred:
     return Pred(lambda f: f.ethertype == value, f"ethertype(0x{value:04x})")
+
+
+def _ip(value: str | None) -> str | None:
+    """The canonical text of an address (``None`` stays None); a bad address raises ValueError."""
+    return None if value is None else str(ip_address(value))
+
+
+def ipv6(src: str | None = None, dst: str | None = None, hlim: int | None = None) -> Pred:
+    """An IPv6 packet (from ``src``, to ``dst``, with hop limit ``hlim`` when given)."""
+    s, d = _ip(src), _ip(dst)
+
+    def test(f: Frame) -> bool:
+        ip = f.ipv6
+        return (
+            ip is not None
+            and (s is None or ip[0] == s)
+            and (d is None or ip[1] == d)
+            and (hlim is None or ip[3] == hlim)
+        )
+
+    return Pred(test, _desc("ipv6", src=s, dst=d, hlim=hlim))
+
+
+def _icmp6(types: frozenset[int], name: str, src: str | None, dst: str | None, **kw: object) -> Pred:
+    s, d = _ip(src), _ip(dst)
+
+    def test(f: Frame) -> bool:
+        i = f.icmpv6
+        if i is None or i[0] not in types:
+            return False
+        ip = f.ipv6
+        assert ip is not None
+        return (s is None or ip[0] == s) and (d is None or ip[1] == d)
+
+    return Pred(test, _desc(name, src=s, dst=d, **kw))
+
+
+def icmpv6(itype: int | None = None, src: str | None = None, dst: str | None = None) -> Pred:
+    """An ICMPv6 message (of type ``itype`` when given: 128 echo request, 135 NS, ...)."""
+    types = frozenset(range(256)) if itype is None else frozenset({itype})
+    return _icmp6(types, "icmpv6", src, dst, type=itype)
+
+
+def icmpv6_echo_request(src: str | None = None, dst: str | None = None) -> Pred:
+    """ICMPv6 echo request (``ping`` to an IPv6 address)."""
+    return _icmp6(frozenset({ICMP6_ECHO_REQUEST}), "icmpv6_echo_request", src, dst)
+
+
+def icmpv6_echo_reply(src: str | None = None, dst: str | None = None) -> Pred:
+    return _icmp6(frozenset({ICMP6_ECHO_REPLY}), "icmpv6_echo_reply", src, dst)
+
+
+def _nd(itype: int, name: str, target: str | None, src: str | None, dst: str | None) -> Pred:
+    t = _ip(target)
+    base = _icmp6(frozenset({itype}), name, src, dst, target=t)
+    if t is None:
+        return base
+    return Pred(lambda f: base.fn(f) and f.nd_target == t, base.desc)
+
+
+def nd_solicitation(target: str | None = None, src: str | None = None, dst: str | None = None) -> Pred:
+    """An IPv6 neighbour solicitation (``who has TARGET``); DAD probes come from ``::``."""
+    return _nd(ND_NEIGHBOR_SOLICIT, "nd_solicitation", target, src, dst)
+
+
+def nd_advertisement(target: str | None = None, src: str | None = None, dst: str | None = None) -> Pred:
+    """An IPv6 neighbour advertisement (``tgt is TARGET``)."""
+    return _nd(ND_NEIGHBOR_ADVERT, "nd_advertisement", target, src, dst)
+
+
+def dad(target: str | None = None) -> Pred:
+    """A duplicate address detection probe: a neighbour solicitation from ``::`` for ``target``."""
+    t = _ip(target)
+    p = nd_solicitation(target, src="::")
+    return Pred(p.fn, _desc("dad", target=t))
+
+
+def router_solicitation(src: str | None = None) -> Pred:
+    return _icmp6(frozenset({ND_ROUTER_SOLICIT}), "router_solicitation", src, None)
+
+
+def router_advertisement(src: str | None = None) -> Pred:
+    return _icmp6(frozenset({ND_ROUTER_ADVERT}), "router_advertisement", src, None)
+
+
+def _groups(types: frozenset[int], name: str, group: str | None, attr: str, src: str | None = None) -> Pred:
+    g = _ip(group)
+    s = _ip(src)
+
+    def test(f: Frame) -> bool:
+        m = getattr(f, attr)
+        if m is None or m[0] not in types or (g is not None and g not in m[1]):
+            return False
+        if s is None:
+            return True
+        ip = f.ip
+        return ip is not None and ip[0] == s
+
+    return Pred(test, _desc(name, group=g, src=s))
+
+
+def mld(group: str | None = None) -> Pred:
+    """Any MLD message (query, v1 report or done, v2 report), naming ``group`` when given."""
+    return _groups(frozenset({MLD_QUERY, MLD_REPORT, MLD_DONE, MLD2_REPORT}), "mld", group, "mld")
+
+
+def mld_report(group: str | None = None, src: str | None = None) -> Pred:
+    """An MLD v1 or v2 report (a listener joins; a v2 report's group records are searched)."""
+    return _groups(frozenset({MLD_REPORT, MLD2_REPORT}), "mld_report", group, "mld", src)
+
+
+def mld_query(group: str | None = None) -> Pred:
+    return _groups(frozenset({MLD_QUERY}), "mld_query", group, "mld")
+
+
+def mld_done(group: str | None = None) -> Pred:
+    return _groups(frozenset({MLD_DONE}), "mld_done", group, "mld")
+
+
+def igmp(group: str | None = None) -> Pred:
+    """Any IGMP message, naming ``group`` when given."""
+    return _groups(frozenset(range(256)), "igmp", group, "igmp")
+
+
+def igmp_report(group: str | None = None, src: str | None = None) -> Pred:
+    """An IGMP v1, v2 or v3 membership report (v3 group records are searched)."""
+    return _groups(IGMP_REPORTS, "igmp_report", group, "igmp", src)
+
+
+def igmp_query(group: str | None = None) -> Pred:
+    return _groups(frozenset({IGMP_QUERY}), "igmp_query", group, "igmp")
+
+
+def igmp_leave(group: str | None = None) -> Pred:
+    return _groups(frozenset({IGMP_LEAVE}), "igmp_leave", group, "igmp")
+
+
+def _transport(proto: int, name: str, sport: int | None, dport: int | None) -> Pred:
+    def test(f: Frame) -> bool:
+        v4 = f.ipv4
+        if v4 is not None:
+            p, l4 = v4[2], v4[4]
+        else:
+            v6 = f.ipv6
+            if v6 is None:
+                return False
+            p, l4 = v6[2], v6[4]
+        if p != proto or len(l4) < 4:
+            return False
+        sp, dp = int.from_bytes(l4[0:2], "big"), int.from_bytes(l4[2:4], "big")
+        return (sport is None or sp == sport) and (dport is None or dp == dport)
+
+    return Pred(test, _desc(name, sport=sport, dport=dport))
+
+
+def udp(sport: int | None = None, dport: int | None = None) -> Pred:
+    """A UDP datagram over IPv4 or IPv6 (from/to these ports when given)."""
+    return _transport(17, "udp", sport, dport)
+
+
+def tcp(sport: int | None = None, dport: int | None = None) -> Pred:
+    """A TCP segment over IPv4 or IPv6 (from/to these ports when given)."""
+    return _transport(6, "tcp", sport, dport)
 
 
 def direction(which: str) -> Pred:

@@ -15,6 +15,8 @@ DESCRIPTIONS = {
     "bond": "bonding (CONFIG_BONDING)",
     "vrf": "VRF (CONFIG_NET_VRF)",
     "dummy": "dummy interfaces (CONFIG_DUMMY)",
+    "macvtap": "macvtap (CONFIG_MACVTAP)",
+    "tap": "tap devices (CONFIG_TUN, /dev/net/tun)",
     "netem": "the netem qdisc (CONFIG_NET_SCH_NETEM)",
     "nftables": "nftables (CONFIG_NF_TABLES, and the nft tool)",
     "iptables": "iptables (the iptables tool and its kernel backend)",

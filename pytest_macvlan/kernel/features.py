@@ -65,6 +65,7 @@ _LINKS: list[tuple[str, str, dict[str, Any], str | None]] = [
     ("8021q", "vlan", {"IFLA_VLAN_ID": 11}, "p0"),
     ("8021ad", "vlan", {"IFLA_VLAN_ID": 12, "IFLA_VLAN_PROTOCOL": 0x88A8}, "p0"),
     ("ipvlan", "ipvlan", {"IFLA_IPVLAN_MODE": 0}, "p1"),
+    ("macvtap", "macvtap", {"IFLA_MACVLAN_MODE": 4}, "p0"),
     ("vxlan", "vxlan", {"IFLA_VXLAN_ID": 42, "IFLA_VXLAN_PORT": 4789}, None),
     ("bond", "bond", {}, None),
     ("vrf", "vrf", {"IFLA_VRF_TABLE": 10}, None),
@@ -102,6 +103,11 @@ def probe() -> Features:
             have.add("macvlan")
         else:
             missing["macvlan"] = missing.get("macvlan:vepa", "not supported")
+        ok, why = _tap(fd)
+        if ok:
+            have.add("tap")
+        else:
+            missing["tap"] = why
         for feature, argv in (
             ("netem", ["tc", "qdisc", "add", "dev", "p0", "root", "netem", "delay", "1ms"]),
             ("nftables", ["nft", "add", "table", "inet", "pytest_macvlan_probe"]),
@@ -116,6 +122,27 @@ def probe() -> Features:
         rtnl.close()
         os.close(fd)
     return Features(platform.release(), frozenset(have), missing)
+
+
+def _tap(fd: int) -> tuple[bool, str]:
+    """Can a tap be made (``/dev/net/tun``, ``TUNSETIFF``) in the namespace ``fd``?"""
+    import fcntl
+    import struct
+
+    from pytest_macvlan.kernel import nsworker as nsmod
+
+    def make() -> None:
+        tun = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.ioctl(tun, 0x400454CA, struct.pack("16sH", b"tapprobe", 0x0002 | 0x1000))  # TUNSETIFF, IFF_TAP
+        finally:
+            os.close(tun)  # not persistent: the device goes with the descriptor
+
+    try:
+        nsmod.run_in(fd, make)
+    except OSError as exc:
+        return False, f"/dev/net/tun: {exc.strerror or exc}"
+    return True, ""
 
 
 def _tool(fd: int, argv: list[str]) -> tuple[bool, str]:
@@ -149,7 +176,7 @@ def get(*, refresh: bool = False) -> Features:
     global _session
     if _session is not None and not refresh:
         return _session
-    path = CACHE_DIR / f"features-{platform.release()}-{_boot_id()}.json"
+    path = CACHE_DIR / f"features-v2-{platform.release()}-{_boot_id()}.json"  # v2: macvtap, tap
     if not refresh:
         try:
             data = json.loads(path.read_text())

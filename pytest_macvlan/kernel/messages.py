@@ -17,6 +17,7 @@ import socket
 from ipaddress import IPv4Interface
 from typing import Any
 
+from pytest_macvlan.kernel import ifla as k
 from pytest_macvlan.kernel.rtnl import (
     CREATE,
     IFA_ADDRESS,
@@ -28,7 +29,6 @@ from pytest_macvlan.kernel.rtnl import (
     IFLA_ADDRESS,
     IFLA_BR_AGEING_TIME,
     IFLA_BR_STP_STATE,
-    IFLA_BRPORT_MODE,
     IFLA_IFNAME,
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
@@ -72,7 +72,18 @@ from pytest_macvlan.kernel.rtnl import (
     Message,
     Request,
 )
-from pytest_macvlan.spec.model import MACVLAN_MODES, IPAddress, LinkSpec, RouteSpec
+from pytest_macvlan.spec.model import (
+    BOND_MODES,
+    IPVLAN_FLAGS,
+    IPVLAN_MODES,
+    MACVLAN_FLAG_NODST,
+    MACVLAN_FLAG_NOPROMISC,
+    MACVLAN_MODES,
+    VLAN_PROTOCOLS,
+    IPAddress,
+    LinkSpec,
+    RouteSpec,
+)
 
 
 def _attr(atype: int, payload: bytes) -> bytes:
@@ -96,8 +107,25 @@ def _ip(atype: int, family: int, value: object) -> bytes:
     return _attr(atype, socket.inet_pton(family, str(value)))
 
 
-def _flags(up: bool, promisc: bool) -> tuple[int, int]:
-    return (IFF_UP if up else 0) | (IFF_PROMISC if promisc else 0), IFF_UP | IFF_PROMISC
+def _u8(atype: int, value: int) -> bytes:
+    return _attr(atype, bytes([value]))
+
+
+def _u16(atype: int, value: int) -> bytes:
+    return _attr(atype, U16.pack(value))
+
+
+def _be16(atype: int, value: int) -> bytes:
+    return _attr(atype, k.BE16.pack(value))
+
+
+def _flags(up: bool, promisc: bool, allmulticast: bool | None = None) -> tuple[int, int]:
+    flags = (IFF_UP if up else 0) | (IFF_PROMISC if promisc else 0)
+    change = IFF_UP | IFF_PROMISC
+    if allmulticast is not None:
+        flags |= k.IFF_ALLMULTI if allmulticast else 0
+        change |= k.IFF_ALLMULTI
+    return flags, change
 
 
 def _ifinfo(index: int, attrs: bytes, flags: int = 0, change: int = 0) -> bytes:
@@ -125,9 +153,15 @@ def set_link(
     return Request(_newlink(_ifinfo(index, attrs, flags, change)), entry)
 
 
-def bridge_port(index: int, entry: str, *, hairpin: bool) -> Request:
-    """``bridge link set dev X hairpin on|off`` as ``ip link set X type bridge_slave hairpin ...``."""
-    data = _attr(IFLA_BRPORT_MODE, bytes([1 if hairpin else 0]))
+def bridge_port(index: int, entry: str, *, hairpin: bool | None = None, **flags: bool) -> Request:
+    """``bridge link set dev X hairpin on|off`` (and ``isolated``, ``learning``, ``flood``,
+    ``mcast_flood``, ``neigh_suppress``) as ``ip link set X type bridge_slave ...``."""
+    if hairpin is not None:
+        flags = {"hairpin": hairpin, **flags}
+    unknown = set(flags) - set(k.IFLA_BRPORT)
+    if unknown:
+        raise ValueError(f"unknown bridge-port flags: {', '.join(sorted(unknown))}")
+    data = b"".join(_attr(k.IFLA_BRPORT[name], bytes([1 if on else 0])) for name, on in flags.items())
     info = _str(IFLA_INFO_SLAVE_KIND, "bridge") + _attr(IFLA_INFO_SLAVE_DATA, data)
     return Request(_newlink(_ifinfo(index, _attr(IFLA_LINKINFO, info))), entry)
 
@@ -140,7 +174,7 @@ def _common(spec: LinkSpec, netns_fd: int | None, up: bool = True) -> tuple[byte
         attrs += _u32(IFLA_MTU, spec.mtu)
     if netns_fd is not None:
         attrs += _u32(IFLA_NET_NS_FD, netns_fd)
-    flags, change = _flags(spec.up and up, spec.promisc)
+    flags, change = _flags(spec.up and up, spec.promisc, spec.allmulticast)
     return attrs, flags, change
 
 
@@ -166,6 +200,14 @@ def create_link(
             data += _u32(IFLA_BR_AGEING_TIME, spec.ageing_time)
         if spec.stp is not None:
             data += _u32(IFLA_BR_STP_STATE, int(spec.stp))
+        if spec.vlan_filtering:  # off is the default; a kernel without VLAN filtering refuses the attribute
+            data += _u8(k.IFLA_BR_VLAN_FILTERING, 1)
+        if spec.bridge_vlan_protocol is not None:
+            data += _be16(k.IFLA_BR_VLAN_PROTOCOL, VLAN_PROTOCOLS[spec.bridge_vlan_protocol])
+        if spec.vlan_default_pvid is not None:
+            data += _u16(k.IFLA_BR_VLAN_DEFAULT_PVID, spec.vlan_default_pvid)
+        if spec.mcast_snooping is not None:
+            data += _u8(k.IFLA_BR_MCAST_SNOOPING, int(spec.mcast_snooping))
     elif spec.kind == "veth":
         assert peer is not None
         pattrs, pflags, pchange = _common(peer, peer_netns_fd)
@@ -176,7 +218,9 @@ def create_link(
         attrs += _u32(IFLA_LINK, parent_index)
         assert spec.vlan_id is not None
         data += _attr(IFLA_VLAN_ID, U16.pack(spec.vlan_id))
-    elif spec.kind == "macvlan":
+        if spec.vlan_protocol is not None:
+            data += _be16(k.IFLA_VLAN_PROTOCOL, VLAN_PROTOCOLS[spec.vlan_protocol])
+    elif spec.kind in ("macvlan", "macvtap"):
         attrs += _u32(IFLA_LINK, parent_index)
         if spec.mode is not None:
             data += _u32(IFLA_MACVLAN_MODE, MACVLAN_MODES[spec.mode])
@@ -184,6 +228,24 @@ def create_link(
             data += _u32(IFLA_MACVLAN_MACADDR_MODE, MACVLAN_MACADDR_SET)
             macs = b"".join(_mac(IFLA_MACVLAN_MACADDR, m) for m in spec.macaddr)
             data += _attr(IFLA_MACVLAN_MACADDR_DATA, macs)
+        mflags = (MACVLAN_FLAG_NOPROMISC if spec.nopromisc else 0) | (MACVLAN_FLAG_NODST if spec.nodst else 0)
+        if mflags:
+            data += _u16(k.IFLA_MACVLAN_FLAGS, mflags)
+        if spec.bcqueuelen is not None:
+            data += _u32(k.IFLA_MACVLAN_BC_QUEUE_LEN, spec.bcqueuelen)
+    elif spec.kind == "ipvlan":
+        attrs += _u32(IFLA_LINK, parent_index)
+        data += _u16(k.IFLA_IPVLAN_MODE, IPVLAN_MODES[spec.mode or "l3"])
+        if spec.ipvlan_flag is not None:
+            data += _u16(k.IFLA_IPVLAN_FLAGS, IPVLAN_FLAGS[spec.ipvlan_flag])
+    elif spec.kind == "vrf":
+        assert spec.table is not None
+        data += _u32(k.IFLA_VRF_TABLE, spec.table)
+    elif spec.kind == "bond":
+        if spec.mode is not None:
+            data += _u8(k.IFLA_BOND_MODE, BOND_MODES[spec.mode])
+    elif spec.kind == "vxlan":
+        data += _vxlan(spec, parent_index)
     info = _str(IFLA_INFO_KIND, spec.kind)
     if data:
         info += _attr(IFLA_INFO_DATA, data)
@@ -265,3 +327,22 @@ def add_neigh(index: int, to: IPAddress, lladdr: str, entry: str) -> Request:
     body = NDMSG.pack(family, index, NUD_PERMANENT, 0, 0)
     body += _ip(NDA_DST, family, to) + _mac(NDA_LLADDR, lladdr)
     return Request(Message(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, body), entry)
+
+
+def _vxlan(spec: LinkSpec, parent_index: int) -> bytes:
+    assert spec.vni is not None
+    data = _u32(k.IFLA_VXLAN_ID, spec.vni)
+    peer = spec.group or spec.remote
+    if peer is not None:
+        six = peer.version == 6
+        data += _ip(k.IFLA_VXLAN_GROUP6 if six else k.IFLA_VXLAN_GROUP, _family(peer.version), peer)
+    if spec.local is not None:
+        six = spec.local.version == 6
+        data += _ip(k.IFLA_VXLAN_LOCAL6 if six else k.IFLA_VXLAN_LOCAL, _family(spec.local.version), spec.local)
+    if spec.parent is not None:
+        data += _u32(k.IFLA_VXLAN_LINK, parent_index)
+    if spec.learning is not None:
+        data += _u8(k.IFLA_VXLAN_LEARNING, int(spec.learning))
+    # The kernel's default port is the pre-IANA 8472; iproute2 asks for one. So do we: 4789.
+    data += _be16(k.IFLA_VXLAN_PORT, 4789 if spec.dstport is None else spec.dstport)
+    return data

@@ -1,25 +1,66 @@
 """The claims report: one row per ``@pytest.mark.claim`` test, printed at the end of the run.
 
-Each claim test's row says which scenario it belongs to, the claim, the verdict (``holds``,
-``differs from the article: HOW``, ``FAILS``, ``skipped: REASON``) and the evidence: the
-frames its captures counted, per interface and direction. ``--claims-md PATH`` writes the
-same table as Markdown.
+A claim names where it comes from. A claim of the reference article cites its line (or range)
+and quotes it verbatim, with an English gloss::
 
-Everything the table needs travels in the test reports (``user_properties``), so the table
-is built from ``pytest_runtest_logreport`` alone and comes out the same under pytest-xdist,
-where the controller that prints it never sees the test items.
+    @pytest.mark.claim(
+        "on veth1_br each frame appears twice (hairpin)",
+        article="L313", quote="又都发回veth1_br接口,所以数据包是双份的",
+        gloss="sent back out of veth1_br as well, so each packet appears twice",
+        precisely="twice is once in each direction: received from veth1, sent back to it",
+    )
+
+Any other claim names its ``source=`` (kernel documentation, a commit, "beyond the article").
+The report has two parts, *the article* and *beyond the article*, each with its own counts.
+
+Verdicts, one vocabulary (see :mod:`pytest_macvlan.report.results`):
+
+- ``holds``;
+- ``holds, more precisely: ...``: the kernel shows a detail the article does not state
+  (``precisely=``);
+- ``differs: ...``: only where the kernel contradicts the article's words, quoting both
+  (``differs=``);
+- ``FAILS: ...``: the test failed;
+- ``skipped: reason``.
+
+The evidence is what each capture of the test's topologies saw: frames in and out, frames the
+kernel dropped, and each frame summarised like ``tcpdump -e -n``. A test may add evidence of its
+own (a measurement) with :func:`record_evidence` and a measured detail with :func:`record_detail`.
+
+``--claims-md PATH`` writes the report as Markdown (quote and gloss per article claim);
+``--claims-json PATH`` writes the per-run JSON (schema ``pytest-macvlan/claims/1``).
+Everything the report needs travels in the test reports (``user_properties``, strings only),
+so it is built from ``pytest_runtest_logreport`` alone and comes out the same under
+pytest-xdist, where the controller that prints it never sees the test items.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import shutil
-import textwrap
-from dataclasses import dataclass
+import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from pytest_macvlan.report.results import (
+    ClaimResult,
+    ClaimSource,
+    Evidence,
+    by_part,
+    evidence_from_string,
+    evidence_to_string,
+    header,
+    markdown,
+    ordered,
+    tally,
+    text_table,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from pytest_macvlan.topology.handles import Topology
@@ -27,13 +68,14 @@ if TYPE_CHECKING:
 
 #: ``user_properties`` names; only strings travel, so xdist can ship them to the controller.
 PROP_CLAIM = "macvlan_claim"
-PROP_DIFFERS = "macvlan_claim_differs"
-PROP_SCENARIO = "macvlan_scenario"
-PROP_EVIDENCE = "macvlan_evidence"
-NO_EVIDENCE = "-"
+PROP_META = "macvlan_claim_meta"  # JSON: scenario, article, quote, gloss, source, precisely, differs, topology
+PROP_EVIDENCE = "macvlan_evidence"  # JSON: the captures' evidence
+PROP_EXTRA = "macvlan_evidence_extra"  # JSON: one evidence entry a test recorded itself
+PROP_MEASURED = "macvlan_claim_measured"  # text: a measured detail for the verdict
 MESSAGE_LIMIT = 120
 MIN_TABLE_WIDTH = 120
-SKIP_NOTE_OVER = 40
+SOURCE_KEYS = ("article", "quote", "gloss", "source")
+KERNEL_NAME_ENV = "PYTEST_MACVLAN_KERNEL_NAME"  # the lane's name in the JSON; "host" by default
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,13 +84,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--claims-md",
         metavar="PATH",
         default=None,
-        help="also write the claims table (scenario, claim, verdict, evidence) as Markdown to PATH",
+        help="also write the claims report (the article's claims with line, quote and gloss; "
+        "the claims beyond it) as Markdown to PATH",
+    )
+    group.addoption(
+        "--claims-json",
+        metavar="PATH",
+        default=None,
+        help="also write the claims report as JSON (schema pytest-macvlan/claims/1) to PATH",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # an xdist worker only ships reports; the controller reports
         config.pluginmanager.register(ClaimsReport(config), "pytest-macvlan-claims")
+
+
+def claim_meta(item: pytest.Item, marker: pytest.Mark) -> dict[str, str | None]:
+    """The marker's fields, validated; raises :class:`pytest.UsageError` naming the test."""
+    kw = marker.kwargs
+    fields: dict[str, str | None] = {}
+    for key in (*SOURCE_KEYS, "precisely", "differs"):
+        value = kw.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.claim({key}=...) must be a non-empty string")
+        fields[key] = " ".join(value.split()) if isinstance(value, str) and key != "quote" else value
+    source = ClaimSource(fields["article"], fields["quote"], fields["gloss"], fields["source"])
+    problem = source.problem()
+    if problem is not None and (source.article or source.quote or source.gloss):
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.claim: {problem}")
+    if fields["precisely"] and fields["differs"]:
+        raise pytest.UsageError(
+            f"{item.nodeid}: @pytest.mark.claim: give precisely= (a detail the article does not state) "
+            "or differs= (the kernel contradicts the article), not both"
+        )
+    if fields["differs"] and not source.article:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.claim(differs=...) needs article=: differs from what?")
+    fields["scenario"] = scenario_of(item, kw.get("scenario"))
+    topo = item.get_closest_marker("topology")
+    spec = topo.args[0] if topo is not None and topo.args else None
+    fields["topology"] = Path(spec).stem if isinstance(spec, str) and spec.endswith(".toml") else None
+    return fields
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,10 +136,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if not isinstance(text, str) or not text.strip():
             raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.claim needs the claim as text: claim('...')")
         item.user_properties.append((PROP_CLAIM, text.strip()))
-        differs = marker.kwargs.get("differs")
-        if differs:
-            item.user_properties.append((PROP_DIFFERS, str(differs).strip()))
-        item.user_properties.append((PROP_SCENARIO, scenario_of(item, marker.kwargs.get("scenario"))))
+        item.user_properties.append((PROP_META, json.dumps(claim_meta(item, marker), ensure_ascii=False)))
 
 
 def scenario_of(item: pytest.Item, given: object = None) -> str:
@@ -73,98 +146,146 @@ def scenario_of(item: pytest.Item, given: object = None) -> str:
     return f"{name}[{callspec.id}]" if callspec is not None else name
 
 
+def record_evidence(
+    node: pytest.Item,
+    capture: str,
+    lines: list[str],
+    measurement: Mapping[str, float | int | str] | None = None,
+    received: int = 0,
+    sent: int = 0,
+) -> None:
+    """Add one evidence entry of the test's own (a measurement: its lines and numbers)."""
+    entry = Evidence(capture, received, sent, 0, tuple(lines), None, dict(measurement or {}) or None)
+    node.user_properties.append((PROP_EXTRA, evidence_to_string([entry])))
+
+
+def record_detail(node: pytest.Item, text: str) -> None:
+    """A measured detail, shown after the verdict (``holds, more precisely: ... DETAIL``)."""
+    node.user_properties.append((PROP_MEASURED, " ".join(text.split())))
+
+
 def pytest_macvlan_teardown(node: pytest.Item | pytest.Collector, lab: NetLab) -> None:
     if isinstance(node, pytest.Item) and node.get_closest_marker("claim") is not None:
-        node.user_properties.append((PROP_EVIDENCE, evidence(lab.topologies)))
+        node.user_properties.append((PROP_EVIDENCE, evidence_to_string(evidence(lab.topologies))))
 
 
-def evidence(topologies: list[Topology]) -> str:
-    """``"S3/veth1_br in 3 out 3; ns2/macvl2 0"``: the frames each capture saw, by direction."""
-    parts: list[str] = []
+def evidence(topologies: list[Topology]) -> list[Evidence]:
+    """Per capture: frames in and out, frames the kernel dropped, and each frame's summary."""
+    out: list[Evidence] = []
     for n, topo in enumerate(topologies, start=1):
         prefix = f"#{n} " if len(topologies) > 1 else ""
         for cap in topo.captures:
-            counts = cap.count_by_direction()
-            seen = f"in {counts['in']} out {counts['out']}" if counts["in"] or counts["out"] else "0"
-            drops = cap.drops
-            parts.append(f"{prefix}{cap.label} {seen}" + (f" (kernel dropped {drops})" if drops else ""))
-    return "; ".join(parts) or NO_EVIDENCE
+            frames = cap.frames
+            shown = [f.summary() for f in frames[:FRAMES_SHOWN]]
+            if len(frames) > FRAMES_SHOWN:
+                shown.append(f"... {len(frames) - FRAMES_SHOWN} more frame(s)")
+            out.append(
+                Evidence(
+                    f"{prefix}{cap.label}",
+                    sum(f.direction == "in" for f in frames),
+                    sum(f.direction == "out" for f in frames),
+                    cap.drops,
+                    tuple(shown),
+                )
+            )
+    return out
 
 
-@dataclass
-class Row:
-    nodeid: str
-    location: tuple[str, int]
-    scenario: str
-    claim: str
-    differs: str | None = None
-    outcome: str = "not run"  # passed | failed | skipped | not run
-    detail: str = ""
-    evidence: str = NO_EVIDENCE
+FRAMES_SHOWN = 100
 
-    @property
-    def verdict(self) -> str:
-        if self.outcome == "passed":
-            return f"differs from the article: {self.differs}" if self.differs else "holds"
-        if self.outcome == "failed":
-            return f"FAILS: {self.detail}" if self.detail else "FAILS"
-        if self.outcome == "skipped":
-            return f"skipped: {self.detail}"
-        return "not run"
+
+def firewall() -> str:
+    """``nft`` or ``legacy`` (the iptables backend installed), or ``none``."""
+    exe = shutil.which("iptables")
+    if exe is None:
+        return "none"
+    try:
+        shown = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=5, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "none"
+    return "nft" if "nf_tables" in shown else "legacy" if "legacy" in shown else "none"
+
+
+def kernel_info() -> dict[str, str]:
+    return {"name": os.environ.get(KERNEL_NAME_ENV) or "host", "release": platform.release(), "firewall": firewall()}
 
 
 class ClaimsReport:
-    """Collects claim rows from the reports (on the xdist controller too) and prints the table."""
+    """Collects claim results from the reports (on the xdist controller too) and prints the report."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.rows: dict[str, Row] = {}
+        self.results: dict[str, ClaimResult] = {}
+
+    def result_for(self, report: pytest.TestReport, props: dict[str, str]) -> ClaimResult:
+        result = self.results.get(report.nodeid)
+        if result is None:
+            meta: dict[str, Any] = json.loads(props.get(PROP_META, "{}"))
+            path, lineno = report.location[0], (report.location[1] or 0) + 1
+            result = ClaimResult(
+                report.nodeid,
+                (path, lineno),
+                meta.get("scenario") or "?",
+                props[PROP_CLAIM],
+                ClaimSource(*(meta.get(k) for k in SOURCE_KEYS)),
+                precisely=meta.get("precisely"),
+                differs=meta.get("differs"),
+                topology=meta.get("topology"),
+            )
+            self.results[report.nodeid] = result
+        return result
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = {str(k): str(v) for k, v in report.user_properties}
         if PROP_CLAIM not in props:
             return
-        row = self.rows.get(report.nodeid)
-        if row is None:
-            path, lineno = report.location[0], report.location[1] or 0
-            row = Row(
-                report.nodeid, (path, lineno), props.get(PROP_SCENARIO, "?"), props[PROP_CLAIM], props.get(PROP_DIFFERS)
-            )
-            self.rows[report.nodeid] = row
+        result = self.result_for(report, props)
         root = f"{self.config.rootpath}/"
-        if PROP_EVIDENCE in props:
-            row.evidence = props[PROP_EVIDENCE]
+        evidence_: list[Evidence] = []
+        for key, value in report.user_properties:
+            if key in (PROP_EVIDENCE, PROP_EXTRA):
+                evidence_ += evidence_from_string(str(value))
+            elif key == PROP_MEASURED:
+                result.measured = str(value)
+        if evidence_:
+            result.evidence = evidence_
         if report.skipped:
-            if row.outcome != "failed":
+            if result.outcome != "failed":
                 xfail = getattr(report, "wasxfail", None)
-                row.outcome, row.detail = (
+                result.outcome, result.detail = (
                     ("failed", f"(xfail) {xfail}") if xfail is not None else ("skipped", skip_reason(report))
                 )
-                row.detail = row.detail.replace(root, "")
+                result.detail = result.detail.replace(root, "")
         elif report.failed:
-            if row.outcome != "failed":
+            if result.outcome != "failed":
                 where = "" if report.when == "call" else f"error in {report.when}: "
-                row.outcome, row.detail = "failed", (where + failure_message(report)).replace(root, "")
-        elif report.when == "call" and row.outcome == "not run":
-            row.outcome = "passed"
-
-    def ordered(self) -> list[Row]:
-        return sorted(self.rows.values(), key=lambda r: (r.location, r.nodeid))
+                result.outcome, result.detail = "failed", (where + failure_message(report)).replace(root, "")
+        elif report.when == "call" and result.outcome == "not run":
+            result.outcome = "passed"
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        rows = self.ordered()
-        path = self.config.getoption("claims_md")
-        if path:
-            target = Path(path)
+        results = ordered(self.results.values())
+        md, js = self.config.getoption("claims_md"), self.config.getoption("claims_json")
+        if md:
+            target = Path(md)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(markdown(rows), encoding="utf-8")
-        if not rows:
+            target.write_text(markdown(results, platform.release()), encoding="utf-8")
+        if js:
+            write_json(js, results, kernel_info())
+        if not results:
             return
-        terminalreporter.write_sep("=", f"macvlan claims: {tally(rows)}")
-        for line in text_table(rows, max(shutil.get_terminal_size().columns, MIN_TABLE_WIDTH)):
-            terminalreporter.write_line(line)
-        if path:
-            terminalreporter.write_line(f"claims table written to {path}")
+        terminalreporter.write_sep("=", f"macvlan claims: {header(results)}")
+        width = max(shutil.get_terminal_size().columns, MIN_TABLE_WIDTH)
+        for part, rows in by_part(results).items():
+            if not rows:
+                continue
+            title = "the article" if part == "article" else "beyond the article"
+            terminalreporter.write_line(f"-- {title}: {tally(rows)}")
+            for line in text_table(rows, width):
+                terminalreporter.write_line(line)
+        for path, what in ((md, "claims table"), (js, "claims JSON")):
+            if path:
+                terminalreporter.write_line(f"{what} written to {path}")
 
 
 def skip_reason(report: pytest.TestReport) -> str:
@@ -178,70 +299,3 @@ def failure_message(report: pytest.TestReport) -> str:
     text = str(getattr(crash, "message", "") or report.longreprtext)
     first = " ".join(text.strip().splitlines()[:1])
     return first if len(first) <= MESSAGE_LIMIT else first[: MESSAGE_LIMIT - 3] + "..."
-
-
-def tally(rows: list[Row]) -> str:
-    holds = sum(r.outcome == "passed" and not r.differs for r in rows)
-    differ = sum(r.outcome == "passed" and bool(r.differs) for r in rows)
-    fails = sum(r.outcome == "failed" for r in rows)
-    skipped = sum(r.outcome == "skipped" for r in rows)
-    return f"{len(rows)} claims, {holds} hold, {differ} differ from the article, {fails} fail, {skipped} skipped"
-
-
-HEADER = ("scenario", "claim", "verdict", "evidence")
-
-
-def cells(row: Row) -> tuple[str, str, str, str]:
-    return row.scenario, row.claim, row.verdict, row.evidence
-
-
-def text_table(rows: list[Row], width: int) -> list[str]:
-    """Aligned columns within ``width``; a cell too long for its column wraps onto more lines.
-
-    A long skip reason (the same one, typically, for every claim that needs a missing kernel
-    feature) is given once, as a numbered note under the table.
-    """
-    notes: dict[str, int] = {}
-    table = [HEADER]
-    for row in rows:
-        scenario, claim, verdict, found = cells(row)
-        if row.outcome == "skipped" and len(row.detail) > SKIP_NOTE_OVER:
-            verdict = f"skipped [{notes.setdefault(row.detail, len(notes) + 1)}]"
-        table.append((scenario, claim, verdict, found))
-    widths = column_widths([max(len(line[i]) for line in table) for i in range(len(HEADER))], width - 2 * 3)
-    out: list[str] = []
-    for line in table:
-        wrapped = [textwrap.wrap(cell, w, break_on_hyphens=False) or [""] for cell, w in zip(line, widths, strict=True)]
-        for i in range(max(len(w) for w in wrapped)):
-            parts = [(w[i] if i < len(w) else "").ljust(n) for w, n in zip(wrapped, widths, strict=True)]
-            out.append("  ".join(parts).rstrip())
-    for reason, n in notes.items():
-        out += textwrap.wrap(f"[{n}] skipped: {reason}", width, subsequent_indent="    ")
-    return out
-
-
-def column_widths(natural: list[int], total: int) -> list[int]:
-    """The first column (scenario) keeps its width; the others share the rest, the narrow ones first."""
-    widths = list(natural)
-    rest = sorted(range(1, len(natural)), key=lambda i: natural[i])
-    left = max(total - natural[0], 12 * len(rest))
-    for n, i in enumerate(rest):
-        widths[i] = min(natural[i], left // (len(rest) - n))
-        left -= widths[i]
-    return widths
-
-
-def markdown(rows: list[Row]) -> str:
-    def cell(text: str) -> str:
-        return " ".join(text.split()).replace("|", "\\|")
-
-    lines = [
-        "# The article's claims on this kernel",
-        "",
-        f"Kernel {platform.release()}: {tally(rows)}.",
-        "",
-        "| " + " | ".join(HEADER) + " |",
-        "| " + " | ".join("---" for _ in HEADER) + " |",
-    ]
-    lines += ["| " + " | ".join(cell(c) for c in cells(r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"

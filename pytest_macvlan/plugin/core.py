@@ -52,8 +52,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "claim(text, differs=None): the test asserts one claim of the reference article (TEXT, short); "
-        "DIFFERS says how the kernel's behaviour differs from the article's words, when it does",
+        "claim(text, article=None, quote=None, gloss=None, source=None, precisely=None, differs=None): the test "
+        "asserts one claim (TEXT, short). An article claim cites ARTICLE ('L313' or 'L1120-1134'), QUOTE (verbatim "
+        "from those lines) and GLOSS (in English); any other claim names its SOURCE. PRECISELY: a detail the kernel "
+        "shows that the article does not state; DIFFERS: how the kernel contradicts the article's words",
     )
     config.addinivalue_line(
         "markers",

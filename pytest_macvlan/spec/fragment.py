@@ -23,7 +23,7 @@ from pytest_macvlan.spec.model import IPInterface, LinkRef, LinkSpec, NetnsSpec,
 from pytest_macvlan.spec.parse import parse_spec
 
 #: Namespace keys whose lists a fragment extends.
-_APPENDED = ("route", "neigh", "iptables")
+_APPENDED = ("route", "neigh", "iptables", "fdb")
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,8 @@ def _delta(base: TopologySpec, merged: TopologySpec) -> Delta:
             nft=ns.nft if old.nft is None else None,
             routes=ns.routes[len(old.routes) :],
             neighs=ns.neighs[len(old.neighs) :],
+            fdb=ns.fdb[len(old.fdb) :],
         )
-        if added.sysctl or added.iptables or added.nft or added.routes or added.neighs:
+        if added.sysctl or added.iptables or added.nft or added.routes or added.neighs or added.fdb:
             netns.append(added)
     return Delta(new_netns, tuple(netns), links, addrs)

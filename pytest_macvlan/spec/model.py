@@ -12,11 +12,46 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
 from typing import Any, Literal
 
-Kind = Literal["bridge", "veth", "vlan", "macvlan"]
-KINDS: tuple[Kind, ...] = ("bridge", "veth", "vlan", "macvlan")
+Kind = Literal["bridge", "veth", "vlan", "macvlan", "macvtap", "ipvlan", "vxlan", "dummy", "vrf", "bond", "tap"]
+KINDS: tuple[Kind, ...] = (
+    "bridge",
+    "veth",
+    "vlan",
+    "macvlan",
+    "macvtap",
+    "ipvlan",
+    "vxlan",
+    "dummy",
+    "vrf",
+    "bond",
+    "tap",
+)
+#: Kinds stacked on a parent link (``link = "..."``); vxlan's parent is optional.
+STACKED: frozenset[str] = frozenset({"vlan", "macvlan", "macvtap", "ipvlan"})
+#: Kinds other links can be enslaved to with ``master = "..."``.
+MASTERS: frozenset[str] = frozenset({"bridge", "bond", "vrf"})
 #: The kernel's macvlan modes and their ``IFLA_MACVLAN_MODE`` values (``if_link.h``).
 MACVLAN_MODES: dict[str, int] = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16}
 MACVLAN_MODE_NAMES: dict[int, str] = {v: k for k, v in MACVLAN_MODES.items()}
+MACVLAN_FLAG_NOPROMISC = 1
+MACVLAN_FLAG_NODST = 2
+#: ipvlan modes (``IFLA_IPVLAN_MODE``) and isolation flags (``IFLA_IPVLAN_FLAGS``).
+IPVLAN_MODES: dict[str, int] = {"l2": 0, "l3": 1, "l3s": 2}
+IPVLAN_FLAGS: dict[str, int] = {"bridge": 0, "private": 1, "vepa": 2}
+#: Bonding modes (``IFLA_BOND_MODE``) by the names iproute2 takes.
+BOND_MODES: dict[str, int] = {
+    "balance-rr": 0,
+    "active-backup": 1,
+    "balance-xor": 2,
+    "broadcast": 3,
+    "802.3ad": 4,
+    "balance-tlb": 5,
+    "balance-alb": 6,
+}
+#: VLAN tag protocols (``IFLA_VLAN_PROTOCOL``, ``IFLA_BR_VLAN_PROTOCOL``).
+VLAN_PROTOCOLS: dict[str, int] = {"802.1Q": 0x8100, "802.1ad": 0x88A8}
+#: Bridge-port flags a spec may set (``bridge link set dev X FLAG on|off``), by iproute2's names.
+PORT_FLAGS: tuple[str, ...] = ("hairpin", "isolated", "learning", "flood", "mcast_flood", "neigh_suppress")
 
 IPInterface = IPv4Interface | IPv6Interface
 IPAddress = IPv4Address | IPv6Address
@@ -35,8 +70,22 @@ class LinkRef:
 
 
 @dataclass(frozen=True)
+class BridgeVlanSpec:
+    """``bridge vlan add dev PORT vid VID [pvid] [untagged]`` (``self`` on the bridge itself)."""
+
+    vid: int
+    pvid: bool = False
+    untagged: bool = False
+
+
+@dataclass(frozen=True)
 class LinkSpec:
-    """One interface. A veth pair is two of these, the second with ``is_peer`` set."""
+    """One interface. A veth pair is two of these, the second with ``is_peer`` set.
+
+    Kind-specific fields are None (or empty) for the kinds they do not apply to; the parser
+    refuses them there. ``mode`` is the macvlan/macvtap, ipvlan or bond mode by name;
+    ``port`` holds bridge-port flags (``hairpin`` is kept in its own field as before).
+    """
 
     ref: LinkRef
     kind: Kind
@@ -56,6 +105,32 @@ class LinkSpec:
     hairpin: bool | None = None
     ageing_time: int | None = None
     stp: bool | None = None
+    allmulticast: bool | None = None
+    # macvlan / macvtap
+    nodst: bool = False
+    nopromisc: bool = False
+    bcqueuelen: int | None = None
+    # vlan
+    vlan_protocol: str | None = None
+    # ipvlan: "bridge" (default), "private" or "vepa"
+    ipvlan_flag: str | None = None
+    # bridge
+    vlan_filtering: bool | None = None
+    vlan_default_pvid: int | None = None
+    bridge_vlan_protocol: str | None = None
+    mcast_snooping: bool | None = None
+    # bridge port (and VLAN entries of a port, or of a bridge itself)
+    port: tuple[tuple[str, bool], ...] = ()
+    vlans: tuple[BridgeVlanSpec, ...] = ()
+    # vxlan
+    vni: int | None = None
+    dstport: int | None = None
+    remote: IPAddress | None = None
+    local: IPAddress | None = None
+    group: IPAddress | None = None
+    learning: bool | None = None
+    # vrf
+    table: int | None = None
 
     @property
     def netns(self) -> str:
@@ -89,8 +164,26 @@ class NeighSpec:
 
 
 @dataclass(frozen=True)
+class FdbSpec:
+    """``bridge fdb add LLADDR dev DEV [master|self] [static|dynamic] [sticky] [vlan VID] [dst IP]``."""
+
+    entry: str
+    lladdr: str
+    dev: str
+    master: bool = True
+    state: str = "static"
+    sticky: bool = False
+    vlan: int | None = None
+    dst: IPAddress | None = None
+
+
+@dataclass(frozen=True)
 class NetnsSpec:
-    """One network namespace: its sysctls, firewall rules, routes and neighbour entries."""
+    """One network namespace: its sysctls, firewall rules, routes, neighbour and FDB entries.
+
+    With ``ipv6`` the build waits until duplicate address detection has finished on every
+    address; ``nodad`` adds the addresses without it (``ip addr add ... nodad``).
+    """
 
     name: str
     entry: str
@@ -100,6 +193,11 @@ class NetnsSpec:
     nft: str | None = None
     routes: tuple[RouteSpec, ...] = ()
     neighs: tuple[NeighSpec, ...] = ()
+    fdb: tuple[FdbSpec, ...] = ()
+    nodad: bool = False
+    #: What this namespace stands in for when it emulates part of a reference setup (a LAN
+    #: switch, a public host...): shown in diagrams; no effect on the build.
+    emulates: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,10 +232,15 @@ class TopologySpec:
         return self._by_ref[ref].entry
 
     def kinds(self) -> frozenset[str]:
-        """The link kinds (and ``macvlan:MODE``; a mode-less macvlan is the kernel's vepa) the spec uses."""
+        """The link kinds the spec uses, with ``macvlan:MODE`` (a mode-less macvlan is the kernel's
+        vepa) and the kernel features some options need (``vlan_filtering``, ``8021ad``)."""
         needs: set[str] = set()
         for link in self.links:
             needs.add(link.kind)
             if link.kind == "macvlan":
                 needs.add(f"macvlan:{link.mode or 'vepa'}")
+            if link.vlan_filtering or link.vlans:
+                needs.add("vlan_filtering")
+            if "802.1ad" in (link.vlan_protocol, link.bridge_vlan_protocol):
+                needs.add("8021ad")
         return frozenset(needs)

@@ -12,14 +12,24 @@ import re
 import shlex
 import tomllib
 from collections.abc import Mapping
+from dataclasses import replace
 from ipaddress import ip_address, ip_interface, ip_network
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pytest_macvlan.errors import SpecError
 from pytest_macvlan.spec.model import (
+    BOND_MODES,
+    IPVLAN_FLAGS,
+    IPVLAN_MODES,
     KINDS,
     MACVLAN_MODES,
+    MASTERS,
+    PORT_FLAGS,
+    STACKED,
+    VLAN_PROTOCOLS,
+    BridgeVlanSpec,
+    FdbSpec,
     IPAddress,
     IPInterface,
     IPNetwork,
@@ -38,17 +48,28 @@ T = TypeVar("T")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _SYSCTL_KEY = re.compile(r"^net(\.[A-Za-z0-9_/-]+)+$")
 _TOP_KEYS = {"netns", "description"}
-_NETNS_KEYS = {"link", "ipv6", "sysctl", "iptables", "nft", "route", "neigh"}
-_COMMON_LINK_KEYS = {"type", "address", "addr", "mtu", "up", "promisc", "master", "hairpin"}
+_NETNS_KEYS = {"link", "ipv6", "nodad", "sysctl", "iptables", "nft", "route", "neigh", "fdb", "emulates"}
+_LINK_OPTION_KEYS = {"address", "addr", "mtu", "up", "promisc", "allmulticast", "master", "vlan", *PORT_FLAGS}
+_COMMON_LINK_KEYS = {"type", *_LINK_OPTION_KEYS}
+_MACVLAN_KEYS = {"link", "mode", "macaddr", "nodst", "nopromisc", "bcqueuelen"}
 _KIND_KEYS: dict[str, set[str]] = {
-    "bridge": {"ageing_time", "stp"},
+    "bridge": {"ageing_time", "stp", "vlan_filtering", "vlan_default_pvid", "vlan_protocol", "mcast_snooping"},
     "veth": {"peer"},
-    "vlan": {"link", "id"},
-    "macvlan": {"link", "mode", "macaddr"},
+    "vlan": {"link", "id", "protocol"},
+    "macvlan": _MACVLAN_KEYS,
+    "macvtap": _MACVLAN_KEYS,
+    "ipvlan": {"link", "mode", "flag"},
+    "vxlan": {"id", "link", "dstport", "remote", "local", "group", "learning"},
+    "dummy": set(),
+    "vrf": {"table"},
+    "bond": {"mode", "members"},
+    "tap": set(),
 }
-_PEER_KEYS = {"name", "netns", "address", "addr", "mtu", "up", "promisc", "master", "hairpin"}
+_PEER_KEYS = {"name", "netns", *_LINK_OPTION_KEYS}
 _ROUTE_KEYS = {"to", "via", "dev", "metric"}
 _NEIGH_KEYS = {"to", "lladdr", "dev"}
+_FDB_KEYS = {"lladdr", "dev", "self", "state", "sticky", "vlan", "dst"}
+_VLAN_KEYS = {"vid", "pvid", "untagged"}
 
 
 def load_spec(source: SpecSource, *, base: Path | None = None) -> TopologySpec:
@@ -92,6 +113,7 @@ def parse_spec(data: Mapping[str, Any], source: str = "<dict>") -> TopologySpec:
 class _Parser:
     def __init__(self, source: str) -> None:
         self.source = source
+        self.pending_members: list[tuple[LinkRef, str, str]] = []  # (bond, member name, entry)
 
     def fail(self, entry: str, problem: str) -> SpecError:
         return SpecError(self.source, entry, problem)
@@ -192,6 +214,7 @@ class _Parser:
                             f"(also {links[spec.ref].entry})",
                         )
                     links[spec.ref] = spec
+        self.bond_members(links)
         self.check_links(links)
         netns = tuple(self.netns(n, self.table(t, f"netns.{n}"), links) for n, t in all_netns.items())
         return TopologySpec(self.source, netns, tuple(links.values()), description, raw=copy.deepcopy(dict(data)))
@@ -206,15 +229,28 @@ class _Parser:
         if kind not in KINDS:
             raise self.fail(f"{entry}.type", f"unknown link type {kind!r} (supported: {', '.join(KINDS)})")
         self.keys(t, _COMMON_LINK_KEYS | _KIND_KEYS[kind], entry, f"a {kind} link")
-        common = self.link_options(t, entry)
+        common = self.link_options(t, entry, kind_keys=_KIND_KEYS[kind])
         ref = LinkRef(ns, name)
         if kind == "bridge":
-            ageing = self.typed(t, "ageing_time", int, entry)
-            if ageing is not None and ageing < 0:
-                raise self.fail(f"{entry}.ageing_time", "must be >= 0 (centiseconds, as in iproute2)")
-            return [LinkSpec(ref, "bridge", entry, ageing_time=ageing, stp=self.typed(t, "stp", bool, entry), **common)]
+            return [self.bridge(ref, t, entry, common)]
         if kind == "veth":
             return self.veth(ref, t, entry, common, names)
+        if kind in ("dummy", "tap"):
+            return [LinkSpec(ref, kind, entry, **common)]
+        if kind == "vrf":
+            vrf_table = self.typed(t, "table", int, entry)
+            if vrf_table is None:
+                raise self.fail(entry, "a vrf needs 'table' (the routing table its ports use, 1-4294967295)")
+            if not 1 <= vrf_table <= 0xFFFFFFFF or vrf_table in (253, 254, 255):
+                raise self.fail(f"{entry}.table", f"table {vrf_table} is out of range or reserved (default/main/local)")
+            return [LinkSpec(ref, "vrf", entry, table=vrf_table, **common)]
+        if kind == "bond":
+            mode = self.choice(t, "mode", BOND_MODES, entry, "bond mode")
+            members = tuple(self.ifname(m, f"{entry}.members") for m in self.str_list(t, "members", entry))
+            self.pending_members.extend((ref, m, f"{entry}.members") for m in members)
+            return [LinkSpec(ref, "bond", entry, mode=mode, **common)]
+        if kind == "vxlan":
+            return [self.vxlan(ref, t, entry, common, names)]
         parent = self.ref(t, "link", ns, entry, names, required=True)
         if kind == "vlan":
             vid = self.typed(t, "id", int, entry)
@@ -222,16 +258,103 @@ class _Parser:
                 raise self.fail(entry, "a vlan needs 'id' (802.1Q VLAN id, 1-4094)")
             if not 1 <= vid <= 4094:
                 raise self.fail(f"{entry}.id", f"VLAN id {vid} is out of range 1-4094")
-            return [LinkSpec(ref, "vlan", entry, parent=parent, vlan_id=vid, **common)]
-        mode = self.typed(t, "mode", str, entry)
-        if mode is not None and mode not in MACVLAN_MODES:
-            raise self.fail(f"{entry}.mode", f"unknown macvlan mode {mode!r} (one of {', '.join(MACVLAN_MODES)})")
+            protocol = self.choice(t, "protocol", VLAN_PROTOCOLS, entry, "VLAN protocol")
+            return [LinkSpec(ref, "vlan", entry, parent=parent, vlan_id=vid, vlan_protocol=protocol, **common)]
+        if kind == "ipvlan":
+            mode = self.choice(t, "mode", IPVLAN_MODES, entry, "ipvlan mode")
+            flag = self.choice(t, "flag", IPVLAN_FLAGS, entry, "ipvlan flag")
+            return [LinkSpec(ref, "ipvlan", entry, parent=parent, mode=mode, ipvlan_flag=flag, **common)]
+        mode = self.choice(t, "mode", MACVLAN_MODES, entry, f"{kind} mode")
         macaddr = tuple(self.mac(m, f"{entry}.macaddr") for m in self.str_list(t, "macaddr", entry))
         if macaddr and mode != "source":
             raise self.fail(f"{entry}.macaddr", 'a source MAC list needs mode = "source"')
-        return [LinkSpec(ref, "macvlan", entry, parent=parent, mode=mode, macaddr=macaddr, **common)]
+        bcq = self.typed(t, "bcqueuelen", int, entry)
+        if bcq is not None and not 0 < bcq <= 0xFFFFFFFF:
+            raise self.fail(f"{entry}.bcqueuelen", f"bcqueuelen {bcq} must be a positive 32-bit number")
+        nodst = bool(self.typed(t, "nodst", bool, entry))
+        if nodst and mode != "source":
+            raise self.fail(f"{entry}.nodst", 'nodst applies to mode = "source" only (the kernel refuses it otherwise)')
+        return [
+            LinkSpec(
+                ref,
+                kind,
+                entry,
+                parent=parent,
+                mode=mode,
+                macaddr=macaddr,
+                nodst=nodst,
+                nopromisc=bool(self.typed(t, "nopromisc", bool, entry)),
+                bcqueuelen=bcq,
+                **common,
+            )
+        ]
 
-    def link_options(self, t: Mapping[str, Any], entry: str) -> dict[str, Any]:
+    def choice(self, t: Mapping[str, Any], key: str, allowed: Mapping[str, int], entry: str, what: str) -> str | None:
+        value = self.typed(t, key, str, entry)
+        if value is not None and value not in allowed:
+            raise self.fail(f"{entry}.{key}", f"unknown {what} {value!r} (one of {', '.join(allowed)})")
+        return value
+
+    def bridge(self, ref: LinkRef, t: Mapping[str, Any], entry: str, common: dict[str, Any]) -> LinkSpec:
+        ageing = self.typed(t, "ageing_time", int, entry)
+        if ageing is not None and ageing < 0:
+            raise self.fail(f"{entry}.ageing_time", "must be >= 0 (centiseconds, as in iproute2)")
+        pvid = self.typed(t, "vlan_default_pvid", int, entry)
+        if pvid is not None and not 0 <= pvid <= 4094:
+            raise self.fail(f"{entry}.vlan_default_pvid", f"VLAN id {pvid} is out of range 0-4094 (0: none)")
+        return LinkSpec(
+            ref,
+            "bridge",
+            entry,
+            ageing_time=ageing,
+            stp=self.typed(t, "stp", bool, entry),
+            vlan_filtering=self.typed(t, "vlan_filtering", bool, entry),
+            vlan_default_pvid=pvid,
+            bridge_vlan_protocol=self.choice(t, "vlan_protocol", VLAN_PROTOCOLS, entry, "VLAN protocol"),
+            mcast_snooping=self.typed(t, "mcast_snooping", bool, entry),
+            **common,
+        )
+
+    def vxlan(
+        self, ref: LinkRef, t: Mapping[str, Any], entry: str, common: dict[str, Any], names: set[str]
+    ) -> LinkSpec:
+        vni = self.typed(t, "id", int, entry)
+        if vni is None:
+            raise self.fail(entry, "a vxlan needs 'id' (the VXLAN network identifier, 0-16777215)")
+        if not 0 <= vni <= 0xFFFFFF:
+            raise self.fail(f"{entry}.id", f"VNI {vni} is out of range 0-16777215")
+        port = self.typed(t, "dstport", int, entry)
+        if port is not None and not 0 <= port <= 65535:
+            raise self.fail(f"{entry}.dstport", f"port {port} is out of range 0-65535")
+        parent = self.ref(t, "link", ref.netns, entry, names, required=True) if "link" in t else None
+        if parent is not None and parent.netns != ref.netns:
+            raise self.fail(f"{entry}.link", "a vxlan's underlying device must be in its own namespace")
+        remote = self.address(t["remote"], f"{entry}.remote") if "remote" in t else None
+        group = self.address(t["group"], f"{entry}.group") if "group" in t else None
+        local = self.address(t["local"], f"{entry}.local") if "local" in t else None
+        if remote is not None and group is not None:
+            raise self.fail(entry, "give 'remote' or 'group', not both")
+        if group is not None and not group.is_multicast:
+            raise self.fail(f"{entry}.group", f"{group} is not a multicast address")
+        if group is not None and parent is None:
+            raise self.fail(entry, "a multicast 'group' needs 'link' (the device to join it on)")
+        return LinkSpec(
+            ref,
+            "vxlan",
+            entry,
+            parent=parent,
+            vni=vni,
+            dstport=port,
+            remote=remote,
+            local=local,
+            group=group,
+            learning=self.typed(t, "learning", bool, entry),
+            **common,
+        )
+
+    def link_options(self, t: Mapping[str, Any], entry: str, kind_keys: set[str] = set()) -> dict[str, Any]:  # noqa: B006
+        """The options every kind has; a key that is also one of the kind's own (a vxlan's
+        ``learning``) is the kind's."""
         address = self.mac(t["address"], f"{entry}.address") if "address" in t else None
         addrs = tuple(self.interface(a, f"{entry}.addr") for a in self.str_list(t, "addr", entry))
         mtu = self.typed(t, "mtu", int, entry)
@@ -241,8 +364,21 @@ class _Parser:
         if master is not None:
             self.ifname(master, f"{entry}.master")
         hairpin = self.typed(t, "hairpin", bool, entry)
-        if hairpin is not None and master is None:
-            raise self.fail(f"{entry}.hairpin", "hairpin is a bridge-port option: it needs 'master'")
+        port: list[tuple[str, bool]] = []
+        for flag in PORT_FLAGS:
+            if flag in kind_keys:
+                continue
+            value = self.typed(t, flag, bool, entry)
+            if value is not None and master is None:
+                raise self.fail(f"{entry}.{flag}", f"{flag} is a bridge-port option: it needs 'master'")
+            if value is not None and flag != "hairpin":
+                port.append((flag, value))
+        vlans = tuple(self.vlan_entry(v, f"{entry}.vlan[{i}]") for i, v in enumerate(self.list(t, "vlan", entry)))
+        vids = [v.vid for v in vlans]
+        if len(set(vids)) != len(vids):
+            raise self.fail(f"{entry}.vlan", "a VLAN id is listed twice")
+        if sum(v.pvid for v in vlans) > 1:
+            raise self.fail(f"{entry}.vlan", "only one VLAN can be the port's pvid")
         up = self.typed(t, "up", bool, entry)
         return {
             "address": address,
@@ -250,9 +386,26 @@ class _Parser:
             "mtu": mtu,
             "up": True if up is None else up,
             "promisc": bool(self.typed(t, "promisc", bool, entry)),
+            "allmulticast": self.typed(t, "allmulticast", bool, entry),
             "master": master,
             "hairpin": hairpin,
+            "port": tuple(port),
+            "vlans": vlans,
         }
+
+    def vlan_entry(self, value: object, entry: str) -> BridgeVlanSpec:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = {"vid": value}
+        t = self.table(value, entry)
+        self.keys(t, _VLAN_KEYS, entry, "a bridge VLAN entry")
+        vid = self.typed(t, "vid", int, entry)
+        if vid is None:
+            raise self.fail(entry, "missing 'vid' (1-4094)")
+        if not 1 <= vid <= 4094:
+            raise self.fail(f"{entry}.vid", f"VLAN id {vid} is out of range 1-4094")
+        return BridgeVlanSpec(
+            vid, bool(self.typed(t, "pvid", bool, entry)), bool(self.typed(t, "untagged", bool, entry))
+        )
 
     def ref(self, t: Mapping[str, Any], key: str, ns: str, entry: str, names: set[str], *, required: bool) -> LinkRef:
         value = t.get(key)
@@ -298,6 +451,17 @@ class _Parser:
 
     # -- cross-references ------------------------------------------------------------------
 
+    def bond_members(self, links: dict[LinkRef, LinkSpec]) -> None:
+        """``members = [...]`` on a bond is each member's ``master = BOND``."""
+        for bond, name, entry in self.pending_members:
+            ref = LinkRef(bond.netns, name)
+            member = links.get(ref)
+            if member is None:
+                raise self.fail(entry, f"member {name!r} is not a link in namespace {bond.netns!r}")
+            if member.master not in (None, bond.name):
+                raise self.fail(entry, f"member {name!r} already has master {member.master!r} ({member.entry})")
+            links[ref] = replace(member, master=bond.name)
+
     def check_links(self, links: dict[LinkRef, LinkSpec]) -> None:
         children: dict[LinkRef, list[LinkSpec]] = {}
         for spec in links.values():
@@ -311,10 +475,25 @@ class _Parser:
                     raise self.fail(
                         f"{spec.entry}.master", f"master {spec.master!r} is not a link in namespace {spec.netns!r}"
                     )
-                if master.kind != "bridge":
-                    raise self.fail(f"{spec.entry}.master", f"master {spec.master!r} is a {master.kind}, not a bridge")
-                if spec.kind == "bridge":
+                if master.kind not in MASTERS:
+                    raise self.fail(
+                        f"{spec.entry}.master",
+                        f"master {spec.master!r} is a {master.kind}, not a bond, bridge or vrf",
+                    )
+                if spec.kind == "bridge" and master.kind == "bridge":
                     raise self.fail(f"{spec.entry}.master", "a bridge cannot be a port of another bridge")
+                if master.kind != "bridge":
+                    for flag in ("hairpin", *(f for f, _ in spec.port), "vlan" if spec.vlans else ""):
+                        if flag and (flag != "hairpin" or spec.hairpin is not None):
+                            raise self.fail(
+                                f"{spec.entry}.{flag}",
+                                f"{flag} is a bridge-port option; {spec.master!r} is a {master.kind}",
+                            )
+            elif spec.vlans and spec.kind != "bridge":
+                raise self.fail(f"{spec.entry}.vlan", "VLAN entries belong to a bridge port (set 'master') or a bridge")
+        for spec in links.values():
+            if spec.kind in STACKED and spec.parent is not None and links[spec.parent].kind == "vrf":
+                raise self.fail(f"{spec.entry}.link", f"a {spec.kind} cannot sit on a vrf device")
         for parent, kids in children.items():
             passthru = [k for k in kids if k.kind == "macvlan" and k.mode == "passthru"]
             macvlans = [k for k in kids if k.kind == "macvlan"]
@@ -365,7 +544,52 @@ class _Parser:
             self.neigh(name, self.table(n, f"{entry}.neigh[{i}]"), f"{entry}.neigh[{i}]", links)
             for i, n in enumerate(self.list(t, "neigh", entry))
         )
-        return NetnsSpec(name, entry, bool(ipv6), tuple(sysctl), iptables, nft, routes, neighs)
+        fdb = tuple(
+            self.fdb(name, self.table(f, f"{entry}.fdb[{i}]"), f"{entry}.fdb[{i}]", links)
+            for i, f in enumerate(self.list(t, "fdb", entry))
+        )
+        nodad = bool(self.typed(t, "nodad", bool, entry))
+        emulates = self.typed(t, "emulates", str, entry)
+        if emulates is not None and not emulates.strip():
+            raise self.fail(f"{entry}.emulates", "say what the namespace stands for, or leave the key out")
+        return NetnsSpec(
+            name, entry, bool(ipv6), tuple(sysctl), iptables, nft, routes, neighs, fdb, nodad, emulates=emulates
+        )
+
+    def fdb(self, ns: str, t: Mapping[str, Any], entry: str, links: dict[LinkRef, LinkSpec]) -> FdbSpec:
+        self.keys(t, _FDB_KEYS, entry, "an FDB entry")
+        if "lladdr" not in t:
+            raise self.fail(entry, "missing 'lladdr' (the MAC address of the entry)")
+        lladdr = t["lladdr"]
+        if not isinstance(lladdr, str) or not _MAC.match(lladdr):
+            raise self.fail(f"{entry}.lladdr", f"bad MAC address {lladdr!r}")
+        dev = self.dev(ns, t, entry, links, required=True)
+        assert dev is not None
+        spec = links[LinkRef(ns, dev)]
+        own = bool(self.typed(t, "self", bool, entry))
+        if not own and spec.master is None:
+            raise self.fail(f"{entry}.dev", f"{dev!r} is not a bridge port: give 'self = true' for its own table")
+        if not own and links[LinkRef(ns, spec.master or "")].kind != "bridge":
+            raise self.fail(f"{entry}.dev", f"{dev!r} is not a bridge port (its master is not a bridge)")
+        state = self.typed(t, "state", str, entry) or "static"
+        if state not in ("static", "dynamic", "permanent"):
+            raise self.fail(f"{entry}.state", f"unknown FDB state {state!r} (static, dynamic or permanent)")
+        vid = self.typed(t, "vlan", int, entry)
+        if vid is not None and not 1 <= vid <= 4094:
+            raise self.fail(f"{entry}.vlan", f"VLAN id {vid} is out of range 1-4094")
+        dst = self.address(t["dst"], f"{entry}.dst") if "dst" in t else None
+        if dst is not None and spec.kind != "vxlan":
+            raise self.fail(f"{entry}.dst", "'dst' (a remote VTEP) applies to a vxlan device's own table")
+        return FdbSpec(
+            entry,
+            lladdr.lower(),
+            dev,
+            master=not own,
+            state=state,
+            sticky=bool(self.typed(t, "sticky", bool, entry)),
+            vlan=vid,
+            dst=dst,
+        )
 
     def list(self, t: Mapping[str, Any], key: str, entry: str) -> list[Any]:
         value = t.get(key, [])

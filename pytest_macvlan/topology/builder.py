@@ -39,24 +39,24 @@ from functools import partial
 from pytest_macvlan.errors import BuildError
 from pytest_macvlan.kernel import nsworker as nsmod
 from pytest_macvlan.kernel import processes as proc
+from pytest_macvlan.kernel import queries
+from pytest_macvlan.kernel.changes import address, bridge_vlan, change_link, delete_link, fdb_entry
 from pytest_macvlan.kernel.features import feature_of_kind
-from pytest_macvlan.kernel.messages import (
-    add_address,
-    add_neigh,
-    add_route,
-    bridge_port,
-    create_link,
-    link_up,
-    set_link,
-)
+from pytest_macvlan.kernel.messages import add_neigh, add_route, bridge_port, create_link, link_up, set_link
+from pytest_macvlan.kernel.records import Address
 from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, LinkInfo, Request, RtnlSocket
 from pytest_macvlan.spec.fragment import Delta
-from pytest_macvlan.spec.model import LinkRef, LinkSpec, NetnsSpec, TopologySpec
+from pytest_macvlan.spec.model import IPInterface, LinkRef, LinkSpec, NetnsSpec, TopologySpec
 from pytest_macvlan.topology.undo import UndoStack
 from pytest_macvlan.wait import wait_until
 
 READY_TIMEOUT = 5.0
 TOOL_TIMEOUT = 30.0
+DAD_TIMEOUT = 10.0
+TUNSETIFF = 0x400454CA
+TUNSETPERSIST = 0x400454CB
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
 
 
 @dataclass
@@ -223,6 +223,7 @@ class _Builder:
         infos = self.wait_ready(lambda link: True, all_links=True)
         self.check_made(infos)
         self.send(self.neighbours())
+        self.wait_dad()
         self.finish_tools()
 
     # -- namespaces ------------------------------------------------------------------------
@@ -260,8 +261,42 @@ class _Builder:
         }
         for name in touched - self.delta.new_netns:
             start = max(start, *(info.index + 1 for info in self.rtnl[name].dump_links()))
-        for i, link in enumerate(self.delta.links, start=start):
+        taps = [link for link in self.delta.links if link.kind == "tap"]
+        for link in taps:  # made by ioctl: the kernel picks their index, so they come first
+            self.index[link.ref] = self.make_tap(link)
+            start = max(start, self.index[link.ref] + 1)
+        for i, link in enumerate((link for link in self.delta.links if link.kind != "tap"), start=start):
             self.index[link.ref] = i
+
+    def make_tap(self, link: LinkSpec) -> int:
+        """``ip tuntap add NAME mode tap`` (tun/tap devices are made through ``/dev/net/tun``,
+        not netlink): a persistent tap, inside its namespace; returns its interface index."""
+        import fcntl
+        import struct
+
+        def make() -> None:
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+            try:
+                ifr = struct.pack("16sH", link.name.encode(), IFF_TAP | IFF_NO_PI)
+                fcntl.ioctl(fd, TUNSETIFF, ifr)
+                fcntl.ioctl(fd, TUNSETPERSIST, 1)
+            finally:
+                os.close(fd)
+
+        try:
+            nsmod.run_in(self.fds[link.netns], make)
+        except OSError as exc:
+            raise BuildError(
+                link.entry, exc.errno or 0, f"cannot create tap {link.name}: {exc.strerror or exc}"
+            ) from None
+        rtnl = self.rtnl[link.netns]
+        state = queries.get_link(rtnl, name=link.name)
+        if state is None:
+            raise BuildError(link.entry, 0, f"tap {link.name} is missing after creation")
+        if link.netns not in self.delta.new_netns:
+            index = state.index
+            self.undo.push(f"delete tap {link.ref}", lambda: rtnl.apply([delete_link(index, link.entry)]))
+        return state.index
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -309,6 +344,17 @@ class _Builder:
 
     def create(self, link: LinkSpec, after: tuple[int, ...]) -> _Step:
         feature = feature_of_kind(link.kind)
+        if link.kind == "tap":  # made already (make_tap): now its MAC, MTU, flags
+            req = change_link(
+                self.index[link.ref],
+                link.entry,
+                address=link.address,
+                mtu=link.mtu,
+                up=link.up,
+                promisc=link.promisc or None,
+                allmulticast=link.allmulticast,
+            )
+            return _Step(link.netns, req, after)
         if link.kind == "veth":
             assert link.peer is not None
             peer = self.spec.link(link.peer)
@@ -321,7 +367,7 @@ class _Builder:
             )
             req.feature = feature
             return _Step(link.netns, req, after)
-        if link.parent is not None:
+        if link.parent is not None and link.kind != "vxlan":
             # Created from the parent's namespace, directly into its own (no move afterwards).
             creator = link.parent.netns
             req = create_link(
@@ -332,12 +378,14 @@ class _Builder:
             )
             req.feature = feature
             return _Step(creator, req, after)
-        req = create_link(link, self.index[link.ref], up=False)  # a bridge goes up after its ports
+        parent_index = self.index[link.parent] if link.parent is not None else 0
+        # A bridge (and a bond) goes up after its ports.
+        req = create_link(link, self.index[link.ref], up=link.kind not in ("bridge", "bond"), parent_index=parent_index)
         req.feature = feature
         return _Step(link.netns, req, after)
 
     def bridges_to_open(self) -> list[LinkSpec]:
-        return [link for link in self.delta.links if link.kind == "bridge" and link.up]
+        return [link for link in self.delta.links if link.kind in ("bridge", "bond") and link.up]
 
     def attach(self, opened: Sequence[LinkSpec]) -> list[_Step]:
         """Loopbacks up, bridge ports, addresses, and the routes of namespaces with no bridge to open."""
@@ -345,19 +393,50 @@ class _Builder:
         for link in self.delta.links:
             idx = self.index[link.ref]
             if link.master is not None:
-                master = self.index[LinkRef(link.netns, link.master)]
+                master_ref = LinkRef(link.netns, link.master)
+                master = self.index[master_ref]
+                if self.spec.link(master_ref).kind == "bond" and link.up:
+                    # A bond takes only ports that are down; it brings them up itself.
+                    out.append(_Step(link.netns, set_link(idx, f"{link.entry}: down to join a bond", up=False)))
                 out.append(_Step(link.netns, set_link(idx, f"{link.entry}.master", master=master)))
                 if link.hairpin is not None:
                     out.append(_Step(link.netns, bridge_port(idx, f"{link.entry}.hairpin", hairpin=link.hairpin)))
+                if link.port:
+                    names = ", ".join(name for name, _ in link.port)
+                    out.append(_Step(link.netns, bridge_port(idx, f"{link.entry} ({names})", **dict(link.port))))
+            for v in link.vlans:
+                req = bridge_vlan(
+                    idx,
+                    v.vid,
+                    f"{link.entry}.vlan ({v.vid})",
+                    pvid=v.pvid,
+                    untagged=v.untagged,
+                    own=link.kind == "bridge",
+                )
+                out.append(_Step(link.netns, req))
         for link in self.delta.links:
             if link.kind == "bridge" and link.mtu:
                 # Its MTU given at creation follows its ports' (the kernel adjusts it as each joins);
                 # set again after them, it is the user's and stays.
                 out.append(_Step(link.netns, set_link(self.index[link.ref], f"{link.entry}.mtu", mtu=link.mtu)))
+        nodad = {ns.name for ns in self.spec.netns if ns.nodad}
         addrs = [(link.ref, a) for link in self.delta.links for a in link.addrs] + list(self.delta.addrs)
         for ref, addr in addrs:
-            req = add_address(self.index[ref], addr, f"{self.spec.entry_of(ref)}.addr ({addr})")
-            out.append(_Step(ref.netns, req))
+            entry = f"{self.spec.entry_of(ref)}.addr ({addr})"
+            out.append(_Step(ref.netns, address(self.index[ref], addr, entry, nodad=ref.netns in nodad)))
+        for ns in self.delta.netns:
+            for f in ns.fdb:
+                req = fdb_entry(
+                    self.index[LinkRef(ns.name, f.dev)],
+                    f.lladdr,
+                    f.entry,
+                    master=f.master,
+                    state=f.state,
+                    sticky=f.sticky,
+                    vlan=f.vlan,
+                    dst=f.dst,
+                )
+                out.append(_Step(ns.name, req))
         with_bridges = {link.netns for link in opened}
         out += self.routes(ns for ns in self.delta.netns if ns.name not in with_bridges)
         return out
@@ -438,12 +517,14 @@ class _Builder:
         return known
 
     def _expects_carrier(self, link: LinkSpec) -> bool:
-        if not link.up:
+        if not link.up or link.kind == "tap":  # a tap has carrier only while a program holds it
             return False
+        if link.kind in ("dummy", "vrf", "vxlan"):
+            return True
         if link.kind == "veth":
             assert link.peer is not None
             return self.spec.link(link.peer).up
-        if link.kind == "bridge":
+        if link.kind in ("bridge", "bond"):
             if link.stp:  # its ports listen and learn for 2 x forward_delay (30 s) before it carries
                 return False
             if self._ports is None:
@@ -502,6 +583,56 @@ class _Builder:
             )
         except AssertionError as exc:
             raise BuildError(self.spec.entry_of(min(want)), 0, str(exc)) from None
+
+    def wait_dad(self) -> None:
+        """With ``ipv6 = true`` (and not ``nodad``), wait (bounded) until duplicate address
+        detection has finished on every IPv6 address of the namespaces this build touched; an
+        address whose DAD failed (the address is in use elsewhere, or a hairpin or a reflecting
+        switch sent the probe back) fails the build, naming it."""
+        names = sorted({ns.name for ns in self.spec.netns if ns.ipv6 and not ns.nodad} & set(self.touched()))
+        if not names:
+            return
+        entries = {(ref.netns, a.ip): self.spec.entry_of(ref) for ref, a in self.added_addresses()}
+
+        def probe() -> dict[str, list[Address]]:
+            return {name: queries.addresses(self.rtnl[name], version=6) for name in names}
+
+        def pending(found: dict[str, list[Address]]) -> list[str]:
+            return [f"{name}: {a}" for name, addrs in found.items() for a in addrs if a.tentative]
+
+        try:
+            found = wait_until(
+                probe,
+                lambda f: not pending(f),
+                timeout=DAD_TIMEOUT,
+                what="IPv6 duplicate address detection",
+                show=lambda f: ", ".join(pending(f)),
+            )
+        except AssertionError as exc:
+            raise BuildError(f"netns.{names[0]}", 0, str(exc)) from None
+        for name, addrs in found.items():
+            for a in addrs:
+                if a.dadfailed:
+                    entry = entries.get((name, a.address), f"netns.{name}")
+                    link = next((r for r, i in self.index.items() if r.netns == name and i == a.index), None)
+                    where = f" on {link}" if link else ""
+                    raise BuildError(
+                        f"{entry}.addr ({a.interface})",
+                        98,
+                        f"IPv6 duplicate address detection failed for {a.interface}{where}: another node answered "
+                        "for it, or the probe came back (a hairpin or a reflecting switch); "
+                        "set nodad = true on the namespace to skip DAD",
+                    )
+
+    def touched(self) -> set[str]:
+        return (
+            {ns.name for ns in self.delta.netns}
+            | {link.netns for link in self.delta.links}
+            | {ref.netns for ref, _ in self.delta.addrs}
+        )
+
+    def added_addresses(self) -> list[tuple[LinkRef, IPInterface]]:
+        return [(link.ref, a) for link in self.delta.links for a in link.addrs] + list(self.delta.addrs)
 
     def check_made(self, infos: dict[LinkRef, LinkInfo]) -> None:
         """Every new link is there under its name; keep what the kernel said of each."""

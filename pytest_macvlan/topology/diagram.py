@@ -58,7 +58,10 @@ def live_of(topo: _TopologyHandle, netns_names: Mapping[str, str] | None = None)
     links: dict[LinkRef, LiveLink] = {}
     for link in topo.links:
         ns, _, name = link.ref.partition("/")
-        links[LinkRef(ns, name)] = LiveLink(link.ifindex, link.mac, link.mode)
+        try:  # handles are live: a link a program deleted has nothing to show
+            links[LinkRef(ns, name)] = LiveLink(link.ifindex, link.mac, link.mode)
+        except LookupError:
+            continue
     return Live(links=links, netns_names=dict(netns_names or {}))
 
 
@@ -172,6 +175,8 @@ def render(spec: TopologySpec, live: Live | None = None) -> str:
         kept = live.netns_names.get(ns.name)
         if kept:
             head += f" = {kept}"
+        if ns.emulates:
+            head += f" [emulated: {ns.emulates}]"
         body = by_ns[ns.name] or ["(no links)"]
         bodies.append((head, body + [f"- {line}" for line in netns_lines(ns)]))
     width = max([len(t) + 6 for t, _ in bodies] + [len(line) + 4 for _, body in bodies for line in body] + [40])

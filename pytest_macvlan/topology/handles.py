@@ -1,4 +1,5 @@
-"""Handles on a built topology: :class:`Topology`, :class:`Netns` and :class:`Link`.
+"""Handles on a built topology: :class:`Topology` and :class:`Netns` (:class:`Link` is in
+:mod:`.links`, re-exported here).
 
 Nothing here imports pytest or scapy. A topology is torn down by :meth:`Topology.close`
 (one LIFO undo stack); after that every handle raises :class:`ClosedError`.
@@ -6,25 +7,35 @@ Nothing here imports pytest or scapy. A topology is torn down by :meth:`Topology
 
 from __future__ import annotations
 
-import errno
-import json
-import socket
 import subprocess
-from collections.abc import Iterable, Iterator
-from ipaddress import IPv4Interface, ip_address
+from collections.abc import Callable, Iterator
+from ipaddress import ip_address, ip_network
 from types import TracebackType
 
-from pytest_macvlan.capture.send import Sendable, frames_bytes
-from pytest_macvlan.capture.sniffer import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_socket
-from pytest_macvlan.errors import ClosedError
+from pytest_macvlan.capture.sniffer import DEFAULT_RCVBUF, Capture
+from pytest_macvlan.errors import ChangeError, ClosedError
 from pytest_macvlan.kernel import nsworker as netns
+from pytest_macvlan.kernel import ping as pingmod
 from pytest_macvlan.kernel import processes as proc
-from pytest_macvlan.kernel.messages import add_neigh, bridge_port, set_link
-from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, IFF_UP, LinkInfo, RtnlSocket
+from pytest_macvlan.kernel import queries
+from pytest_macvlan.kernel.changes import FDB_STATES, fdb_entry, route
+from pytest_macvlan.kernel.messages import add_neigh
+from pytest_macvlan.kernel.records import (
+    Address,
+    BridgeVlan,
+    FdbEntry,
+    LinkState,
+    MdbEntry,
+    NeighbourTable,
+    Route,
+)
+from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, IFF_UP, Request, RtnlSocket
 from pytest_macvlan.spec.fragment import merge
-from pytest_macvlan.spec.model import MACVLAN_MODE_NAMES, LinkRef, LinkSpec, TopologySpec
+from pytest_macvlan.spec.model import LinkRef, RouteSpec, TopologySpec
 from pytest_macvlan.spec.parse import SpecSource, read_document
 from pytest_macvlan.topology.builder import Built, extend
+from pytest_macvlan.topology.links import Link
+from pytest_macvlan.topology.membership import Membership
 from pytest_macvlan.topology.undo import UndoFailure
 from pytest_macvlan.wait import wait_until
 
@@ -50,7 +61,7 @@ class Topology:
         for name, (fd, rtnl) in built.namespaces.items():
             self._netns[name] = Netns(self, name, fd, rtnl)
         for ref, info in built.links.items():
-            self._links[ref] = Link(self._netns[ref.netns], self.spec.link(ref), info)
+            self._links[ref] = Link(self._netns[ref.netns], ref.name, info.index, self.spec.link(ref))
 
     # -- run-time changes ------------------------------------------------------------------
 
@@ -98,17 +109,16 @@ class Topology:
     __getitem__ = netns
 
     def link(self, ref: str) -> Link:
-        """``"ns1/macvl1"``: the link ``macvl1`` in namespace ``ns1``."""
+        """``"ns1/macvl1"``: the link ``macvl1`` in namespace ``ns1``, however it was made (by the
+        spec, :meth:`apply`, or a program under test): see :meth:`Netns.link`."""
         self.check_open()
         ns, sep, name = ref.partition("/")
         if not sep:
             raise ValueError(f"link reference {ref!r} must be 'netns/name'")
-        try:
-            return self._links[LinkRef(ns, name)]
-        except KeyError:
-            raise KeyError(
-                f"no link {ref!r} in {self.spec.source} (have: {', '.join(str(r) for r in self._links)})"
-            ) from None
+        if ns not in self._netns:
+            have = ", ".join(self._netns)
+            raise KeyError(f"no link {ref!r}: no namespace {ns!r} in {self.spec.source} (have: {have})")
+        return self._netns[ns].link(name)
 
     @property
     def namespaces(self) -> list[Netns]:
@@ -165,6 +175,31 @@ class Netns:
     def _open(self) -> None:
         self.topology.check_open()
 
+    # -- what a Link needs of its namespace (links.Host) --------------------------------------
+
+    def check_open(self) -> None:
+        """Raise :class:`ClosedError` once the topology is torn down."""
+        self.topology.check_open()
+
+    def sibling(self, name: str) -> Netns:
+        """Another namespace of the same topology."""
+        return self.topology.netns(name)
+
+    def moved(self, link: Link, old: str) -> None:
+        """``link``, known as ``old/NAME`` until now, is in this namespace now (``old`` empty: deleted)."""
+        links = self.topology._links
+        links.pop(LinkRef(old or self.name, link.name), None)
+        if old:
+            links[LinkRef(self.name, link.name)] = link
+
+    def on_teardown(self, what: str, fn: Callable[[], object]) -> None:
+        """Undo ``fn`` (LIFO) when the topology is torn down."""
+        self.topology.undo.push(what, fn)
+
+    def keep_capture(self, cap: Capture) -> None:
+        """Keep ``cap`` with the topology's captures (a failing test's report shows them)."""
+        self.topology.captures.append(cap)
+
     def run(
         self, *argv: str, check: bool = True, timeout: float = 10.0, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
@@ -181,38 +216,215 @@ class Netns:
         self.topology.undo.push(f"stop {argv[0]} (pid {p.pid}) in {self.name}", lambda: proc.stop(p))
         return p
 
-    def ping(self, dst: str, count: int = 1, timeout: float = 1.0, interval: float = 0.2) -> proc.PingResult:
-        """``ping -c COUNT -W TIMEOUT DST`` inside; never raises on failure: look at the result."""
+    def ping(
+        self,
+        dst: str,
+        count: int = 1,
+        timeout: float = 1.0,
+        interval: float = 0.2,
+        *,
+        interface: str | None = None,
+        broadcast: bool = False,
+        size: int | None = None,
+        deadline: float | None = None,
+    ) -> proc.PingResult:
+        """``ping -c COUNT -W TIMEOUT [-I IFACE] [-b] [-s SIZE] [-w DEADLINE] DST`` inside (IPv4 or
+        IPv6 ``dst``); never raises on failure: look at the result (``received``/``transmitted``)."""
         self._open()
-        argv = ["ping", "-n", "-c", str(count), "-W", f"{timeout:g}", "-i", f"{interval:g}", dst]
-        limit = timeout + count * (interval + timeout) + 5
+        argv, limit = pingmod.command(dst, count, timeout, interval, interface, broadcast, size, deadline)
         done = proc.run(self.fd, argv, check=False, timeout=limit)
         return proc.parse_ping(dst, done.stdout + done.stderr, done.returncode)
 
-    def link_infos(self) -> list[LinkInfo]:
-        """Every link of this namespace as the kernel reports it now (one netlink dump)."""
-        self._open()
-        return self.rtnl.dump_links()
+    # -- what the kernel says now (one netlink dump each, no ``ip`` process) -----------------
 
     def link(self, name: str) -> Link:
-        return self.topology.link(f"{self.name}/{name}")
+        """A handle on the link ``name`` in this namespace, however it was made (by the spec, by
+        :meth:`Topology.apply`, or by a program under test with ``ip link add``). Raises
+        ``KeyError`` (listing the links there) when there is none; :meth:`wait_link` waits."""
+        self._open()
+        state = queries.get_link(self.rtnl, name=name)
+        if state is None:
+            have = ", ".join(f"{self.name}/{s.name}" for s in self.link_states())
+            raise KeyError(f"no link '{self.name}/{name}' in namespace {self.name} (have: {have})")
+        return self._handle(state)
+
+    def _handle(self, state: LinkState) -> Link:
+        ref = LinkRef(self.name, state.name)
+        links = self.topology._links
+        cached = links.get(ref)
+        if cached is not None and cached.ifindex == state.index and cached.netns is self:
+            return cached
+        spec = cached._spec if cached is not None else None
+        link = links[ref] = Link(self, state.name, state.index, spec)
+        return link
+
+    def wait_link(self, name: str, timeout: float = 5.0, *, up: bool = False) -> Link:
+        """Wait (bounded) until a link ``name`` exists here (and is up with carrier, with ``up``),
+        e.g. one a program under test creates; return its handle."""
+        self._open()
+
+        def probe() -> LinkState | None:
+            return queries.get_link(self.rtnl, name=name)
+
+        state = wait_until(
+            probe,
+            lambda s: s is not None and (not up or (s.is_up and s.lower_up)),
+            timeout=timeout,
+            what=f"{self.name}: link {name}{' up with carrier' if up else ''}",
+            show=lambda s: "no such link" if s is None else f"flags=0x{s.flags:x} operstate={s.operstate}",
+        )
+        assert state is not None
+        return self._handle(state)
+
+    def links(self) -> list[Link]:
+        """A handle on every link of this namespace (``lo`` included), as the kernel lists them now."""
+        self._open()
+        return [self._handle(state) for state in queries.links(self.rtnl)]
+
+    def link_states(self) -> list[LinkState]:
+        """Every link of this namespace as the kernel reports it now (one dump), decoded."""
+        self._open()
+        return queries.links(self.rtnl)
+
+    link_infos = link_states
+
+    def addresses(self, version: int | None = None, dev: str | None = None) -> list[Address]:
+        """Every address here (IPv4 and IPv6, with DAD flags), or of one version / one link."""
+        self._open()
+        index = self.link(dev).ifindex if dev is not None else None
+        return queries.addresses(self.rtnl, index, version)
+
+    def routes(self, version: int | None = None, table: int | None = 254) -> list[Route]:
+        """The routes of the main table (``table=None``: every table), IPv4 and IPv6."""
+        self._open()
+        return queries.routes(self.rtnl, version, table)
+
+    def neighbours(self, version: int | None = None, dev: str | None = None) -> NeighbourTable:
+        """The neighbour tables, IPv4 (ARP) and IPv6 (ND): a list of :class:`Neighbour` records;
+        ``.get(address)`` gives the MAC an address resolves to (None if it has none)."""
+        self._open()
+        index = self.link(dev).ifindex if dev is not None else None
+        return NeighbourTable(queries.neighbours(self.rtnl, version, index))
+
+    def fdb(self, master: str | None = None, dev: str | None = None) -> list[FdbEntry]:
+        """Bridge forwarding entries (``bridge fdb show [br MASTER] [dev DEV]``)."""
+        self._open()
+        m = self.link(master).ifindex if master is not None else None
+        d = self.link(dev).ifindex if dev is not None else None
+        return queries.fdb(self.rtnl, m, d)
+
+    def mdb(self, bridge: str | None = None) -> list[MdbEntry]:
+        """Bridge multicast groups and the ports that joined them (``bridge mdb show``)."""
+        self._open()
+        return queries.mdb(self.rtnl, self.link(bridge).ifindex if bridge is not None else None)
+
+    def bridge_vlans(self) -> list[BridgeVlan]:
+        """VLAN entries of every bridge and bridge port here (``bridge vlan show``)."""
+        self._open()
+        return queries.bridge_vlans(self.rtnl)
+
+    def name_of(self, index: int | None) -> str | None:
+        """The name of the link with this interface index here (None if none)."""
+        if not index:
+            return None
+        state = queries.get_link(self.rtnl, index)
+        return state.name if state is not None else None
+
+    # -- changes at run time ------------------------------------------------------------------
+
+    def change(self, requests: list[Request]) -> None:
+        """Send ``requests``; a refusal raises :class:`ChangeError` with the kernel's errno and text."""
+        self._open()
+        failure = self.rtnl.apply(requests)
+        if failure is not None:
+            raise ChangeError(failure.entry, failure.errno, failure.describe(), failure.extack)
 
     def add_neigh(self, to: str, lladdr: str, dev: str) -> None:
         """``ip neigh replace TO lladdr LLADDR dev DEV nud permanent``."""
-        self._open()
         link = self.link(dev)
-        self.rtnl.apply_or_raise(
-            [add_neigh(link.ifindex, ip_address(to), lladdr, f"{self.name}: neigh {to} dev {dev}")]
+        self.change([add_neigh(link.ifindex, ip_address(to), lladdr, f"{self.name}: neigh {to} dev {dev}")])
+
+    def _route(self, add: bool, to: str, via: str | None, dev: str | None, metric: int | None, table: int) -> None:
+        target = "0.0.0.0/0" if to == "default" and (via is None or ":" not in via) else to
+        target = "::/0" if to == "default" and via is not None and ":" in via else target
+        net = ip_network(target, strict=False)
+        gw = ip_address(via) if via is not None else None
+        if gw is not None and gw.version != net.version:
+            raise ValueError(f"gateway {via} and prefix {to} are of different IP versions")
+        if gw is None and dev is None:
+            raise ValueError("a route needs via or dev")
+        oif = self.link(dev).ifindex if dev is not None else None
+        what = f"{self.name}: route {'add' if add else 'del'} {to}" + (f" via {via}" if via else "")
+        what += f" dev {dev}" if dev else ""
+        self.change([route(RouteSpec(what, net, gw, dev, metric), oif, add=add, table=table)])
+
+    def add_route(
+        self, to: str, via: str | None = None, dev: str | None = None, metric: int | None = None, table: int = 254
+    ) -> None:
+        """``ip route add TO [via VIA] [dev DEV] [metric M] [table T]`` (``to="default"`` works)."""
+        self._route(True, to, via, dev, metric, table)
+
+    def del_route(
+        self, to: str, via: str | None = None, dev: str | None = None, metric: int | None = None, table: int = 254
+    ) -> None:
+        """``ip route del ...``."""
+        self._route(False, to, via, dev, metric, table)
+
+    def add_fdb(
+        self,
+        lladdr: str,
+        dev: str,
+        *,
+        master: bool = True,
+        state: str = "static",
+        sticky: bool = False,
+        vlan: int | None = None,
+        dst: str | None = None,
+    ) -> None:
+        """``bridge fdb add LLADDR dev DEV [master|self] [static|dynamic|permanent] [sticky] [vlan V] [dst IP]``."""
+        if state not in FDB_STATES:
+            raise ValueError(f"unknown FDB state {state!r} (one of {', '.join(FDB_STATES)})")
+        link = self.link(dev)
+        what = f"{self.name}: fdb add {lladdr} dev {dev}"
+        req = fdb_entry(
+            link.ifindex,
+            lladdr,
+            what,
+            master=master,
+            state=state,
+            sticky=sticky,
+            vlan=vlan,
+            dst=ip_address(dst) if dst is not None else None,
         )
+        self.change([req])
+
+    def del_fdb(self, lladdr: str, dev: str, *, master: bool = True, vlan: int | None = None) -> None:
+        """``bridge fdb del LLADDR dev DEV [master|self] [vlan V]``."""
+        link = self.link(dev)
+        self.change(
+            [
+                fdb_entry(
+                    link.ifindex,
+                    lladdr,
+                    f"{self.name}: fdb del {lladdr} dev {dev}",
+                    master=master,
+                    vlan=vlan,
+                    add=False,
+                )
+            ]
+        )
+
+    def join(self, group: str, dev: str) -> Membership:
+        """Join multicast ``group`` (IPv4 or IPv6) on link ``dev`` from a socket inside this
+        namespace (``IP_ADD_MEMBERSHIP`` / ``IPV6_JOIN_GROUP``): the kernel sends the IGMP or MLD
+        report, and a snooping bridge learns the port. Held until :meth:`Membership.leave` or
+        the end of the topology."""
+        self._open()
+        return Membership(self, ip_address(group), self.link(dev))
 
     def iptables(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``iptables -w ARGS`` inside this namespace (raises with iptables' message on failure)."""
         return self.run("iptables", "-w", *args)
-
-    def neighbours(self) -> dict[str, str]:
-        """IPv4 neighbour table: address -> MAC (``ip neigh``), entries with a MAC only."""
-        out = self.run("ip", "-4", "-j", "neigh", "show").stdout
-        return {e["dst"]: e["lladdr"] for e in json.loads(out or "[]") if "lladdr" in e}
 
     def sysctl(self, key: str, value: str | int | None = None) -> str:
         """Read (or write, then read) a ``net.*`` sysctl of this namespace, in one job inside it."""
@@ -229,119 +441,4 @@ class Netns:
         return f"<Netns {self.name} inode={self.inode}>"
 
 
-class Link:
-    """One interface of a topology."""
-
-    def __init__(self, netns: Netns, spec: LinkSpec, info: LinkInfo) -> None:
-        self.netns = netns
-        self.spec = spec
-        self.name = spec.name
-        self.ifindex = info.index
-        self.kind = info.kind or spec.kind
-        self._mac = info.mac
-        self._mode = info.mode
-        self._tx: socket.socket | None = None
-
-    @property
-    def ref(self) -> str:
-        return f"{self.netns.name}/{self.name}"
-
-    @property
-    def mac(self) -> str:
-        return self._mac
-
-    @property
-    def mode(self) -> str | None:
-        """The macvlan mode as the kernel reports it (``vepa`` when the spec gave none)."""
-        return MACVLAN_MODE_NAMES.get(self._mode) if self._mode is not None else None
-
-    @property
-    def ipv4(self) -> str | None:
-        """The first IPv4 address the spec gave this link, without the prefix."""
-        for a in self.spec.addrs:
-            if isinstance(a, IPv4Interface):
-                return str(a.ip)
-        return None
-
-    def info(self) -> LinkInfo:
-        """This link as the kernel reports it now."""
-        for info in self.netns.link_infos():
-            if info.index == self.ifindex:
-                return info
-        raise LookupError(f"link {self.ref} no longer exists")
-
-    @property
-    def carrier(self) -> bool:
-        return bool(self.info().flags & IFF_LOWER_UP)
-
-    @property
-    def is_up(self) -> bool:
-        return bool(self.info().flags & IFF_UP)
-
-    def set_up(self, up: bool = True) -> None:
-        """``ip link set NAME up`` (or down)."""
-        self.netns._open()
-        self.netns.rtnl.apply_or_raise([set_link(self.ifindex, f"set {self.ref} {'up' if up else 'down'}", up=up)])
-
-    def set_down(self) -> None:
-        self.set_up(False)
-
-    def set_hairpin(self, on: bool) -> None:
-        """``bridge link set dev NAME hairpin on|off`` (the link must be a bridge port)."""
-        self.netns._open()
-        self.netns.rtnl.apply_or_raise([bridge_port(self.ifindex, f"{self.ref}: hairpin {on}", hairpin=on)])
-
-    def wait_carrier(self, on: bool = True, timeout: float = 3.0) -> LinkInfo:
-        """Wait (bounded) until the link's carrier is ``on`` (or off); return the link's state."""
-        return wait_until(
-            self.info,
-            lambda i: bool(i.flags & IFF_LOWER_UP) == on,
-            timeout=timeout,
-            what=f"{self.ref}: carrier {'on' if on else 'off'}",
-            show=lambda i: f"flags=0x{i.flags:x} operstate={i.operstate}",
-        )
-
-    # -- frames ----------------------------------------------------------------------------
-
-    def sniff(self, rcvbuf: int = DEFAULT_RCVBUF) -> Capture:
-        """A capture of every frame this link sends or receives, ready when returned."""
-        self.netns._open()
-        topo = self.netns.topology
-        try:
-            sock = open_packet_socket(self.netns.fd, self.name, rcvbuf)
-        except OSError as exc:
-            raise OSError(exc.errno, f"{self.ref}: cannot sniff: {exc.strerror}{_gone(exc)}") from None
-        cap = Capture(self.ref, sock)
-        topo.captures.append(cap)
-        topo.undo.push(f"close capture on {self.ref}", cap.close)
-        return cap
-
-    def send(self, frames: Sendable | Iterable[Sendable]) -> int:
-        """Send scapy packets or raw frames out of this link; returns how many were sent."""
-        self.netns._open()
-        datas = frames_bytes(frames, self.mac, self.ipv4, self.ref)
-        if self._tx is None:
-            try:
-                self._tx = open_send_socket(self.netns.fd, self.name)
-            except OSError as exc:
-                raise OSError(exc.errno, f"{self.ref}: cannot send: {exc.strerror}{_gone(exc)}") from None
-            self.netns.topology.undo.push(f"close send socket on {self.ref}", self._close_tx)
-        send = self._tx.send
-        try:
-            for data in datas:
-                send(data)
-        except OSError as exc:
-            raise OSError(exc.errno, f"{self.ref}: send failed: {exc.strerror}{_gone(exc)}") from None
-        return len(datas)
-
-    def _close_tx(self) -> None:
-        if self._tx is not None:
-            self._tx.close()
-            self._tx = None
-
-    def __repr__(self) -> str:
-        return f"<Link {self.ref} {self.kind}{' ' + self.mode if self.mode else ''} ifindex={self.ifindex} {self.mac}>"
-
-
-def _gone(exc: OSError) -> str:
-    return " (the link no longer exists)" if exc.errno in (errno.ENODEV, errno.ENXIO) else ""
+__all__ = ["IFF_LOWER_UP", "IFF_UP", "Link", "Membership", "NeighbourTable", "Netns", "Topology"]

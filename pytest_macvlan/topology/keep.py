@@ -147,7 +147,14 @@ def keep(
         spec_source=topo.spec.source,
         namespaces=names,
         links=tuple(
-            KeptLink(link.ref, link.kind, link.mode, link.ifindex, link.mac, tuple(str(a) for a in link.spec.addrs))
+            KeptLink(
+                link.ref,
+                link.kind,
+                link.mode,
+                link.ifindex,
+                link.mac,
+                tuple(str(a) for a in (link.spec.addrs if link.declared else ())),
+            )
             for link in topo.links
         ),
         diagram=render(topo.spec, live_of(topo, names)),

@@ -100,7 +100,7 @@ BAD: list[tuple[str, Any, str, str]] = [
     ("netns-path-name", {"netns": {"../etc": {}}}, "netns.../etc", "not allowed"),
     ("netns-unknown-key", {"netns": {"a": {"links": {}}}}, "netns.a.links", "unknown key"),
     ("link-no-type", _ns(x={}), "netns.a.link.x", "missing 'type'"),
-    ("link-unknown-kind", _ns(x={"type": "ipvlan"}), "netns.a.link.x.type", "unknown link type 'ipvlan'"),
+    ("link-unknown-kind", _ns(x={"type": "wireguard"}), "netns.a.link.x.type", "unknown link type 'wireguard'"),
     ("link-unknown-key", _ns(x={"type": "bridge", "colour": 1}), "netns.a.link.x.colour", "unknown key"),
     ("link-key-of-other-kind", _ns(x={"type": "bridge", "mode": "vepa"}), "netns.a.link.x.mode", "unknown key"),
     ("name-too-long", _ns(abcdefghijklmnop={"type": "bridge"}), "netns.a.link.abcdefghijklmnop", "at most 15"),
@@ -174,7 +174,7 @@ BAD: list[tuple[str, Any, str, str]] = [
     ),
     ("veth-peer-bad-name", _ns(x={"type": "veth", "peer": "p" * 16}), "netns.a.link.x.peer.name", "at most 15"),
     ("master-unknown", _ns(v0={**VETH, "master": "br9"}), "netns.a.link.v0.master", "not a link"),
-    ("master-not-bridge", _ns(v0={**VETH, "master": "v0p"}), "netns.a.link.v0.master", "not a bridge"),
+    ("master-not-bridge", _ns(v0={**VETH, "master": "v0p"}), "netns.a.link.v0.master", "not a bond, bridge or vrf"),
     ("hairpin-without-master", _ns(v0={**VETH, "hairpin": True}), "netns.a.link.v0.hairpin", "needs 'master'"),
     (
         "bridge-in-bridge",
@@ -270,3 +270,11 @@ def test_error_names_the_file(tmp_path: Path) -> None:
 def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="cannot read spec"):
         load_spec(str(tmp_path / "nope.toml"))
+
+
+def test_emulates_is_free_text_shown_nowhere_but_diagrams() -> None:
+    spec = load_spec({"netns": {"lan": {"emulates": "the LAN switch"}, "a": {}}})
+    assert [ns.emulates for ns in spec.netns] == ["the LAN switch", None]
+    for bad in ("", "  ", 3):
+        with pytest.raises(SpecError, match=r"netns\.lan\.emulates"):
+            load_spec({"netns": {"lan": {"emulates": bad}}})
