@@ -7,7 +7,10 @@ from pytest_macvlan import arp_request, outgoing
 pytestmark = pytest.mark.topology("private.toml")
 
 
-@pytest.mark.claim("a private macvlan's ARP request leaves through its parent")
+@pytest.mark.claim(
+    "a private macvlan's ARP request leaves through its parent",
+    source="ip-link(8): macvlan mode private",
+)
 def test_request_leaves(topology):
     veth1_br = topology.link("S3/veth1_br").sniff()  # its frames are the row's evidence
     topology["ns1"].ping("192.168.9.3")
@@ -15,8 +18,9 @@ def test_request_leaves(topology):
 
 
 @pytest.mark.claim(
-    "private siblings cannot reach each other",
-    differs="with static neighbour entries and hairpin on, unicast between them works",
+    "private siblings that know each other's MAC can talk",
+    source="this project's kernel notes",
+    precisely="through the hairpin of the parent's bridge port, not inside the parent",
     scenario="private-mode",
 )
 def test_siblings(topology):

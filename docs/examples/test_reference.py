@@ -13,7 +13,9 @@ def test_namespace_keys(topology):
     assert "-P FORWARD DROP" in host.iptables("-S").stdout
     assert "table inet t" in host.run("nft", "list", "tables").stdout
     assert "10.138.36.0/23 dev br0 scope link metric 10" in host.run("ip", "route").stdout
-    assert host.neighbours() == {"192.168.9.2": "02:00:00:00:09:02", "192.168.9.20": "02:00:00:00:09:14"}
+    neighbours = host.neighbours()  # Neighbour records; indexed by an address, the MAC
+    assert neighbours["192.168.9.2"] == "02:00:00:00:09:02" and neighbours["192.168.9.20"] == "02:00:00:00:09:14"
+    assert all(n.state_names == ("PERMANENT",) for n in neighbours)
 
 
 def test_link_keys(topology):

@@ -2,8 +2,7 @@
 
 import pytest
 
-from pytest_macvlan import WaitTimeout
-from pytest_macvlan.wait import wait_until
+from pytest_macvlan import WaitTimeout, wait_until
 
 SPEC = """
 [netns.a.link.v0]
