@@ -29,6 +29,8 @@ _EXPORTS = {
     "Link": "topology.handles",
     "Netns": "topology.handles",
     "Topology": "topology.handles",
+    "Process": "kernel.processes",
+    "MAX_TIMEOUT": "wait",
     "wait_until": "wait",
     **{
         name: "kernel.records"
@@ -153,6 +155,7 @@ if TYPE_CHECKING:  # the same names, typed, for mypy and editors (re-exported: `
     from .errors import SpecError as SpecError
     from .errors import WaitTimeout as WaitTimeout
     from .kernel.processes import PingResult as PingResult
+    from .kernel.processes import Process as Process
     from .kernel.records import Address as Address
     from .kernel.records import BridgeVlan as BridgeVlan
     from .kernel.records import FdbEntry as FdbEntry
@@ -168,4 +171,5 @@ if TYPE_CHECKING:  # the same names, typed, for mypy and editors (re-exported: `
     from .topology.handles import Topology as Topology
     from .topology.lab import NetLab as NetLab
     from .topology.lab import build as build
+    from .wait import MAX_TIMEOUT as MAX_TIMEOUT
     from .wait import wait_until as wait_until

@@ -23,6 +23,7 @@ from pytest_macvlan.capture.pcap import write_pcapng
 from pytest_macvlan.capture.predicates import PredLike, as_pred
 from pytest_macvlan.errors import ClosedError, WaitTimeout
 from pytest_macvlan.kernel import nsworker as netns
+from pytest_macvlan.wait import check_timeout, wait_until
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -157,50 +158,62 @@ class Capture:
             select.select([self._sock], [], [], timeout)
 
     def wait_for(self, pred: PredLike | None = None, count: int = 1, timeout: float = 2.0) -> list[Frame]:
-        """Wait until at least ``count`` frames match; return them. Raises :class:`WaitTimeout`."""
+        """Wait until at least ``count`` frames match; return them. Raises :class:`WaitTimeout`.
+
+        ``timeout``: seconds, finite, ``0 < timeout <= MAX_TIMEOUT`` (:mod:`pytest_macvlan.wait`)."""
         self._check_open()
-        if timeout is None or timeout <= 0:
-            raise ValueError("wait_for needs a positive timeout (seconds): every wait has a deadline")
+        limit = check_timeout(timeout, f"{self.label}: wait_for", positive=True)
         p = as_pred(pred)
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [f for f in self.frames if p(f)]
-            if len(found) >= count:
-                return found
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise WaitTimeout(
-                    f"{self.label}: waited {timeout:g}s for {count} frame(s) matching {p.desc}, "
-                    f"saw {len(found)}\n{self.summary()}"
-                )
-            self._wait_readable(left)
+        try:
+            return wait_until(
+                lambda: [f for f in self.frames if p(f)],
+                lambda found: len(found) >= count,
+                timeout=limit,
+                what=f"{self.label}: {count} frame(s) matching {p.desc}",
+                pause=self._wait_readable,
+            )
+        except WaitTimeout:
+            found = self.matching(p)
+            raise WaitTimeout(
+                f"{self.label}: waited {limit:g}s for {count} frame(s) matching {p.desc}, "
+                f"saw {len(found)}\n{self.summary()}"
+            ) from None
 
     def assert_none(self, pred: PredLike | None = None, within: float = 0.2) -> None:
         """Fail if any frame matching ``pred`` has been seen or arrives within ``within`` seconds."""
         self._check_open()
+        limit = check_timeout(within, f"{self.label}: assert_none (within)")
         p = as_pred(pred)
-        deadline = time.monotonic() + within
-        while True:
-            found = [f for f in self.frames if p(f)]
-            if found:
-                raise AssertionError(
-                    f"{self.label}: expected no frame matching {p.desc}, saw {len(found)}\n{self.summary()}"
-                )
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._wait_readable(left)
+        try:
+            found = wait_until(
+                lambda: [f for f in self.frames if p(f)],
+                bool,
+                timeout=limit,
+                what=f"{self.label}: a frame matching {p.desc}",
+                pause=self._wait_readable,
+            )
+        except WaitTimeout:
+            return  # none came: what was asserted
+        raise AssertionError(f"{self.label}: expected no frame matching {p.desc}, saw {len(found)}\n{self.summary()}")
 
     def assert_count(
         self, pred: PredLike | None, expected: int, within: float = 0.2, timeout: float = 2.0
     ) -> list[Frame]:
         """Wait for ``expected`` matching frames, then check no more arrive within ``within`` seconds."""
+        limit = check_timeout(timeout, f"{self.label}: assert_count (timeout)", positive=True)
+        quiet = check_timeout(within, f"{self.label}: assert_count (within)")
         p = as_pred(pred)
-        found = self.wait_for(p, expected, timeout) if expected else []
-        if expected == 0 or len(found) == expected:
-            deadline = time.monotonic() + within
-            while time.monotonic() < deadline and len(found) == expected:
-                self._wait_readable(deadline - time.monotonic())
+        found = self.wait_for(p, expected, limit) if expected else []
+        if len(found) == expected:
+            try:
+                found = wait_until(
+                    lambda: self.matching(p),
+                    lambda now: len(now) != expected,
+                    timeout=quiet,
+                    what=f"{self.label}: more frames matching {p.desc}",
+                    pause=self._wait_readable,
+                )
+            except WaitTimeout:
                 found = self.matching(p)
         if len(found) != expected:
             raise AssertionError(

@@ -148,12 +148,15 @@ def _tap(fd: int) -> tuple[bool, str]:
 def _tool(fd: int, argv: list[str]) -> tuple[bool, str]:
     if shutil.which(argv[0]) is None:
         return False, f"{argv[0]} is not installed"
-    from pytest_macvlan.kernel.processes import run
+    from pytest_macvlan.kernel.processes import Supervisor, run
 
+    supervisor = Supervisor("feature probe")
     try:
-        done = run(fd, argv, check=False, timeout=10)
+        done = run(supervisor, fd, argv, check=False, timeout=10)
     except (OSError, subprocess.SubprocessError) as exc:
         return False, str(exc)
+    finally:
+        supervisor.close()
     return done.returncode == 0, (done.stderr or done.stdout).strip().splitlines()[-1:][0] if (
         done.stderr or done.stdout
     ).strip() else f"exit {done.returncode}"

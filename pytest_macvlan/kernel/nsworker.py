@@ -9,6 +9,7 @@ so no code path depends on which namespace the calling thread happens to be in.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import queue
@@ -19,7 +20,7 @@ from concurrent.futures import Future
 from typing import TypeVar
 
 from pytest_macvlan.kernel import libc
-from pytest_macvlan.kernel.libc import CLONE_NEWNET
+from pytest_macvlan.kernel.libc import CLONE_NEWNET, CLONE_NEWPID
 
 SIOCGSKNS = 0x894C  # ioctl: open the network namespace a socket belongs to
 T = TypeVar("T")
@@ -32,7 +33,48 @@ def setns(fd: int) -> None:
 
 def unshare_net() -> None:
     """Move the *calling thread* into a new, empty network namespace."""
-    libc.unshare(CLONE_NEWNET)
+    try:
+        libc.unshare(CLONE_NEWNET)
+    except OSError as exc:
+        err = exc.errno or 0
+        raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}{limit_hit(err, 'net')}") from None
+
+
+def unshare_pid() -> None:
+    """Make the *calling thread's* next child the first process (init) of a new PID namespace."""
+    try:
+        libc.unshare(CLONE_NEWPID)
+    except OSError as exc:
+        err = exc.errno or 0
+        raise OSError(err, f"unshare(CLONE_NEWPID): {os.strerror(err)}{limit_hit(err, 'pid')}") from None
+
+
+def _read_limit(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def limit_hit(err: int, kind: str = "net") -> str:
+    """The limit behind ``err`` when creating a thread, descriptor or namespace, as text to append
+    to a message (empty when ``err`` is not a limit): which one, and its current value."""
+    import resource
+
+    if err in (errno.EMFILE, errno.ENFILE):
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if err == errno.ENFILE:
+            limit = _read_limit("/proc/sys/fs/file-max")
+            return f"; the system-wide limit of open files (fs.file-max = {limit}) is reached"
+        return f"; the limit of open files of this process (RLIMIT_NOFILE, ulimit -n = {soft}) is reached"
+    if err == errno.ENOSPC:
+        key = f"max_{kind}_namespaces"
+        return f"; the limit user.{key} ({_read_limit(f'/proc/sys/user/{key}')}) is reached"
+    if err == errno.EAGAIN:
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NPROC)
+        return f"; the limit of processes/threads is reached (RLIMIT_NPROC = {soft}, kernel.threads-max)"
+    return ""
 
 
 def ns_inode(fd: int) -> int:
@@ -49,8 +91,25 @@ def socket_ns_inode(sock: socket.socket) -> int:
         os.close(nsfd)
 
 
+def with_limit(exc: OSError) -> OSError:
+    """``exc``, or a copy whose message also names the limit it hit (descriptors, namespaces)."""
+    err = exc.errno or 0
+    if err not in (errno.EMFILE, errno.ENFILE) or "is reached" in str(exc):
+        return exc
+    hint = limit_hit(err)
+    return OSError(err, f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}{hint}")
+
+
 def _thread_ns_fd() -> int:
-    return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        err = exc.errno or 0
+        raise OSError(err, f"cannot hold a network namespace: {os.strerror(err)}{limit_hit(err)}") from None
+
+
+class WorkerStartError(OSError):
+    """The namespace worker thread could not start; the message names the limit that was hit."""
 
 
 class _Worker:
@@ -60,15 +119,32 @@ class _Worker:
         self._jobs: queue.SimpleQueue[tuple[int | None, Callable[[], object], Future[object]]] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="pytest-macvlan-netns", daemon=True)
         self._home = -1
+        self._failed: OSError | None = None
         self._ready = threading.Event()
-        self._thread.start()
-        self._ready.wait()
+        try:
+            self._thread.start()
+        except RuntimeError as exc:  # "can't start new thread": pthread_create said EAGAIN
+            raise WorkerStartError(
+                errno.EAGAIN, f"cannot start the namespace worker thread: {exc}{limit_hit(errno.EAGAIN)}"
+            ) from None
+        self._ready.wait()  # set by the thread whether it could start or not: never a hang
+        if self._failed is not None:
+            raise self._failed
 
     def _loop(self) -> None:
         # The worker's own starting namespace: it returns there after every job, so that a
         # job that forgets to enter a namespace still never runs somewhere it was not meant to.
-        unshare_net()
-        self._home = _thread_ns_fd()
+        try:
+            unshare_net()
+            self._home = _thread_ns_fd()
+        except OSError as exc:
+            if self._home >= 0:
+                os.close(self._home)
+            err = exc.errno or 0
+            text = str(exc) if "limit" in str(exc) else f"{exc}{limit_hit(err)}"
+            self._failed = WorkerStartError(err, f"cannot start the namespace worker thread: {text}")
+            self._ready.set()
+            return
         self._ready.set()
         while True:
             fd, fn, fut = self._jobs.get()
@@ -120,6 +196,11 @@ def on_worker(fn: Callable[[], T]) -> T:
     return worker.run(None, fn)
 
 
+def home_net_fd() -> int:
+    """The worker's own empty network namespace (a descriptor; starts the worker if needed)."""
+    return _get_worker()._home
+
+
 def worker_thread_id() -> int:
     """The kernel's id of the worker thread (``/proc/self/task/ID``), starting it if needed."""
     native = _get_worker()._thread.native_id
@@ -127,11 +208,14 @@ def worker_thread_id() -> int:
     return native
 
 
-def create(count: int, setup: Callable[[int, int], T]) -> list[tuple[int, T]]:
+def create(
+    count: int, setup: Callable[[int, int], T], release: Callable[[T], object] | None = None
+) -> list[tuple[int, T]]:
     """Create ``count`` new namespaces; in the i-th, run ``setup(i, ns_fd)`` while inside it.
 
     Returns ``(ns_fd, setup_result)`` pairs. On any failure the namespaces created so far are
-    released (closing their descriptors destroys them) before the error propagates.
+    released before the error propagates: ``release(result)`` for each setup result (a socket
+    made inside holds its namespace), then the descriptors (closing them destroys the namespaces).
     """
 
     def make() -> list[tuple[int, T]]:
@@ -145,8 +229,20 @@ def create(count: int, setup: Callable[[int, int], T]) -> list[tuple[int, T]]:
                 except BaseException:
                     os.close(fd)
                     raise
+        except OSError as exc:
+            for fd, result in made:
+                if release is not None:
+                    release(result)
+                os.close(fd)
+            err = exc.errno or 0
+            if "is reached" in str(exc) or not limit_hit(err):
+                raise
+            what = f"creating namespace {len(made) + 1} of {count}: {exc.strerror or exc}"
+            raise OSError(err, f"{what}{limit_hit(err)}") from None
         except BaseException:
-            for fd, _ in made:
+            for fd, result in made:
+                if release is not None:
+                    release(result)
                 os.close(fd)
             raise
         return made

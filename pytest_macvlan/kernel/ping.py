@@ -10,6 +10,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 
 from pytest_macvlan.spec.names import ifname_problem
+from pytest_macvlan.wait import check_timeout
 
 
 def command(
@@ -29,10 +30,12 @@ def command(
     ``broadcast`` allows a broadcast destination (``-b``); ``size`` is the payload size (``-s``).
     """
     addr = ip_address(dst)  # a host name would need DNS inside the namespace: refused
-    if count < 1:
-        raise ValueError("count must be at least 1")
-    if timeout <= 0 or interval <= 0 or (deadline is not None and deadline <= 0):
-        raise ValueError("timeout, interval and deadline must be positive")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100000:
+        raise ValueError(f"count must be an integer 1-100000, not {count!r}")
+    check_timeout(timeout, "ping timeout", positive=True)
+    check_timeout(interval, "ping interval", positive=True)
+    if deadline is not None:
+        check_timeout(deadline, "ping deadline", positive=True)
     argv = ["ping", "-n", "-c", str(count), "-W", f"{timeout:g}", "-i", f"{interval:g}"]
     if interface is not None:
         problem = ifname_problem(interface)

@@ -4,6 +4,8 @@
   the frames, one ``tcpdump -e -n`` style line each, and the path of a pcapng file of them
   (``--pcap-dir``, default under pytest's basetemp; ``--keep-pcaps`` for passing tests too).
   The pcap paths are also ``user_properties`` (JUnit XML ``<property>`` elements).
+- It also gets a section per program the test started with ``Netns.spawn``: its command line,
+  its exit status (or that it still runs), and the last characters of its stdout and stderr.
 - ``--keep-topology`` (failed tests) / ``--keep-topology=always``: at teardown, the
   ``pytest_macvlan_teardown`` hook gives the topologies' namespaces names in ``/run/netns``
   (:mod:`pytest_macvlan.keep`); the end of the run says how to enter and remove each.
@@ -28,6 +30,7 @@ from pytest_macvlan.plugin.core import LAB_KEY, REPORTS_KEY
 
 if TYPE_CHECKING:
     from pytest_macvlan.capture.sniffer import Capture
+    from pytest_macvlan.kernel.processes import Process
     from pytest_macvlan.topology import keep
     from pytest_macvlan.topology.handles import Topology
     from pytest_macvlan.topology.lab import NetLab
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 KEPT_PROPERTY = "pytest-macvlan kept"
 PCAP_PROPERTY = "pytest-macvlan pcap"
 PCAP_SUBDIR = "pytest-macvlan-pcaps"
+PROGRAM_TAIL = 4000  # characters of each output stream a failing test's report shows
 _PCAPS_KEY = pytest.StashKey[list[str]]()
 _TMP_KEY = pytest.StashKey[pytest.TempPathFactory]()
 
@@ -72,6 +76,16 @@ def pcap_name(label: str, taken: set[str]) -> str:
         name = f"{stem}_{k}.pcapng"
     taken.add(name)
     return name
+
+
+def program_report(p: Process) -> str:
+    """What a failing test's report shows of a program it started: status, stdout, stderr (tails)."""
+    status = "still running" if p.returncode is None else f"exited with {p.returncode}"
+    parts = [f"argv: {p.argv}\npid: {p.pid}, {status}"]
+    for name, text in (("stdout", p.stdout), ("stderr", p.stderr)):
+        cut = f"(last {PROGRAM_TAIL} of {len(text)} characters)\n" if len(text) > PROGRAM_TAIL else ""
+        parts.append(f"-- {name} {cut}\n{text[-PROGRAM_TAIL:]}".rstrip())
+    return "\n".join(parts)
 
 
 class Debugging:
@@ -136,6 +150,8 @@ class Debugging:
             for topo in topologies:
                 live = live_of(topo) if not topo.closed else None
                 report.sections.append((f"pytest-macvlan topology {topo.spec.source}", render(topo.spec, live)))
+                for p in topo.processes:
+                    report.sections.append((f"pytest-macvlan program {p.label}", program_report(p)))
         captures: list[Capture] = [c for t in topologies for c in t.captures]
         if not captures:
             return

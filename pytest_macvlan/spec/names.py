@@ -6,7 +6,7 @@ import re
 
 IFNAMSIZ = 16  # the kernel's buffer, including the terminating NUL
 MAX_IFNAME_BYTES = IFNAMSIZ - 1
-_NETNS_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+_NETNS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")  # re.fullmatch: `$` matches before a "\n"
 
 
 def ifname_problem(name: object) -> str | None:
@@ -43,7 +43,7 @@ def netns_name_problem(name: object) -> str | None:
     """
     if not isinstance(name, str):
         return f"namespace name must be a string, not {type(name).__name__}"
-    if not _NETNS_NAME.match(name):
+    if not _NETNS_NAME.fullmatch(name):
         return (
             f"namespace name {name!r} is not allowed (1-32 of letters, digits, '_', '.', '-', "
             "not starting with '.' or '-')"

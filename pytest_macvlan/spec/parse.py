@@ -41,12 +41,26 @@ from pytest_macvlan.spec.model import (
     TopologySpec,
 )
 from pytest_macvlan.spec.names import ifname_problem, netns_name_problem, split_ref
+from pytest_macvlan.spec.sysctls import machine_wide, range_problem
 
 SpecSource = str | os.PathLike[str] | Mapping[str, Any]
 T = TypeVar("T")
 
-_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-_SYSCTL_KEY = re.compile(r"^net(\.[A-Za-z0-9_/-]+)+$")
+# Matched in full (re.fullmatch): `$` would also match before a final newline.
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+_SYSCTL_KEY = re.compile(r"net(\.[A-Za-z0-9_/-]+)+")
+_CHAIN_WORD = re.compile(r"[A-Za-z0-9_.-]{1,28}")
+U32_MAX = 2**32 - 1
+#: The netlink width or kernel range of each integer a spec can give (the kernel refuses, or a
+#: u32 attribute cannot carry, anything outside): (lowest, highest, what it is).
+INT_RANGES: dict[str, tuple[int, int, str]] = {
+    "mtu": (68, 65535, "MTU (IFLA_MTU; 68 is IPv4's minimum, 65535 the kernel's ETH_MAX_MTU)"),
+    "ageing_time": (0, U32_MAX, "bridge ageing time in centiseconds (IFLA_BR_AGEING_TIME, u32)"),
+    "id": (1, 4094, "802.1Q VLAN id (IFLA_VLAN_ID)"),
+    "metric": (0, U32_MAX, "route metric (RTA_PRIORITY, u32)"),
+}
+#: A sysctl value written as an integer: the widest the kernel's handlers parse (unsigned long).
+SYSCTL_INT_MIN, SYSCTL_INT_MAX = -(2**63), 2**64 - 1
 _TOP_KEYS = {"netns", "description"}
 _NETNS_KEYS = {"link", "ipv6", "nodad", "sysctl", "iptables", "nft", "route", "neigh", "fdb", "emulates"}
 _LINK_OPTION_KEYS = {"address", "addr", "mtu", "up", "promisc", "allmulticast", "master", "vlan", *PORT_FLAGS}
@@ -123,6 +137,19 @@ class _Parser:
     def table(self, value: object, entry: str) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
             raise self.fail(entry, f"must be a table, not {_typename(value)}")
+        for key in value:
+            if not isinstance(key, str):
+                raise self.fail(f"{entry}.{key!r}", f"a key must be a string, not {_typename(key)} {key!r}")
+        return value
+
+    def integer(self, table: Mapping[str, Any], key: str, entry: str) -> int | None:
+        """An integer within the kernel's range for ``key`` (:data:`INT_RANGES`)."""
+        value = self.typed(table, key, int, entry)
+        if value is None:
+            return None
+        lo, hi, what = INT_RANGES[key]
+        if not lo <= value <= hi:
+            raise self.fail(f"{entry}.{key}", f"{value} is out of range {lo}-{hi}: {what}")
         return value
 
     def keys(self, table: Mapping[str, Any], allowed: set[str], entry: str, what: str) -> None:
@@ -151,7 +178,7 @@ class _Parser:
         return value
 
     def mac(self, value: object, entry: str) -> str:
-        if not isinstance(value, str) or not _MAC.match(value):
+        if not isinstance(value, str) or not _MAC.fullmatch(value):
             raise self.fail(entry, f"bad MAC address {value!r} (expected six hex octets like 02:00:00:00:00:01)")
         mac = value.lower()
         if int(mac[:2], 16) & 1:
@@ -164,17 +191,23 @@ class _Parser:
         if "/" not in value:
             raise self.fail(entry, f"address {value!r} needs a prefix length (like 192.168.9.2/24)")
         try:
-            return ip_interface(value)
+            iface = ip_interface(value)
         except ValueError as exc:
             raise self.fail(entry, f"bad CIDR {value!r}: {exc}") from None
+        if getattr(iface, "scope_id", None):
+            raise self.fail(entry, f"address {value!r} has a scope (%...); give the address only")
+        return iface
 
     def address(self, value: object, entry: str) -> IPAddress:
         if not isinstance(value, str):
             raise self.fail(entry, f"must be an IP address string, not {_typename(value)}")
         try:
-            return ip_address(value)
+            addr = ip_address(value)
         except ValueError:
             raise self.fail(entry, f"bad IP address {value!r}") from None
+        if getattr(addr, "scope_id", None):
+            raise self.fail(entry, f"address {value!r} has a scope (%...); give the address only")
+        return addr
 
     def ifname(self, value: object, entry: str) -> str:
         problem = ifname_problem(value)
@@ -197,7 +230,7 @@ class _Parser:
         for name in all_netns:
             problem = netns_name_problem(name)
             if problem:
-                raise self.fail(f"netns.{name}", problem)
+                raise self.fail(f"netns.{_shown(name)}", problem)
         names = set(all_netns)
 
         links: dict[LinkRef, LinkSpec] = {}
@@ -220,7 +253,7 @@ class _Parser:
         return TopologySpec(self.source, netns, tuple(links.values()), description, raw=copy.deepcopy(dict(data)))
 
     def link(self, ns: str, name: str, table: object, names: set[str]) -> list[LinkSpec]:
-        entry = f"netns.{ns}.link.{name}"
+        entry = f"netns.{ns}.link.{_shown(name)}"
         self.ifname(name, entry)
         t = self.table(table, entry)
         kind = t.get("type")
@@ -253,7 +286,7 @@ class _Parser:
             return [self.vxlan(ref, t, entry, common, names)]
         parent = self.ref(t, "link", ns, entry, names, required=True)
         if kind == "vlan":
-            vid = self.typed(t, "id", int, entry)
+            vid = self.integer(t, "id", entry)
             if vid is None:
                 raise self.fail(entry, "a vlan needs 'id' (802.1Q VLAN id, 1-4094)")
             if not 1 <= vid <= 4094:
@@ -296,9 +329,7 @@ class _Parser:
         return value
 
     def bridge(self, ref: LinkRef, t: Mapping[str, Any], entry: str, common: dict[str, Any]) -> LinkSpec:
-        ageing = self.typed(t, "ageing_time", int, entry)
-        if ageing is not None and ageing < 0:
-            raise self.fail(f"{entry}.ageing_time", "must be >= 0 (centiseconds, as in iproute2)")
+        ageing = self.integer(t, "ageing_time", entry)
         pvid = self.typed(t, "vlan_default_pvid", int, entry)
         if pvid is not None and not 0 <= pvid <= 4094:
             raise self.fail(f"{entry}.vlan_default_pvid", f"VLAN id {pvid} is out of range 0-4094 (0: none)")
@@ -357,9 +388,7 @@ class _Parser:
         ``learning``) is the kind's."""
         address = self.mac(t["address"], f"{entry}.address") if "address" in t else None
         addrs = tuple(self.interface(a, f"{entry}.addr") for a in self.str_list(t, "addr", entry))
-        mtu = self.typed(t, "mtu", int, entry)
-        if mtu is not None and not 68 <= mtu <= 65535:
-            raise self.fail(f"{entry}.mtu", f"MTU {mtu} is out of range 68-65535")
+        mtu = self.integer(t, "mtu", entry)
         master = self.typed(t, "master", str, entry)
         if master is not None:
             self.ifname(master, f"{entry}.master")
@@ -525,17 +554,30 @@ class _Parser:
         ipv6 = self.typed(t, "ipv6", bool, entry)
         sysctl = []
         for key, value in self.table(t.get("sysctl", {}), f"{entry}.sysctl").items():
-            if not _SYSCTL_KEY.match(key) or ".." in key:
-                raise self.fail(f"{entry}.sysctl.{key}", "only network sysctls ('net.…') can be set per namespace")
+            if not _SYSCTL_KEY.fullmatch(key) or ".." in key:
+                raise self.fail(
+                    f"{entry}.sysctl.{_shown(key)}", "only network sysctls ('net.…') can be set per namespace"
+                )
+            why = machine_wide(key)
+            if why:
+                raise self.fail(f"{entry}.sysctl.{key}", f"{key} is machine-wide, not per namespace: {why}")
             if isinstance(value, bool):
                 value = int(value)
             if not isinstance(value, (int, str)) or (isinstance(value, str) and not value.isprintable()):
                 raise self.fail(
-                    f"{entry}.sysctl.{key}", f"value must be an integer or a string, not {_typename(value)}"
+                    f"{entry}.sysctl.{key}",
+                    f"value must be an integer or a printable string, not {_typename(value)} {value!r}",
                 )
+            if isinstance(value, int) and not SYSCTL_INT_MIN <= value <= SYSCTL_INT_MAX:
+                raise self.fail(f"{entry}.sysctl.{key}", f"{value} is outside any sysctl's range (64 bits)")
+            problem = range_problem(key, value)
+            if problem:
+                raise self.fail(f"{entry}.sysctl.{key}", problem)
             sysctl.append((key, str(value)))
         iptables = tuple(self.rule(r, f"{entry}.iptables[{i}]") for i, r in enumerate(self.list(t, "iptables", entry)))
         nft = self.typed(t, "nft", str, entry)
+        if nft is not None and "\0" in nft:
+            raise self.fail(f"{entry}.nft", "an nft script cannot contain a NUL character")
         routes = tuple(
             self.route(name, self.table(r, f"{entry}.route[{i}]"), f"{entry}.route[{i}]", links)
             for i, r in enumerate(self.list(t, "route", entry))
@@ -607,10 +649,27 @@ class _Parser:
             argv = list(rule)
         else:
             raise self.fail(entry, "an iptables rule is a string of arguments or a list of strings")
+        if isinstance(rule, str) and not rule.isprintable():
+            raise self.fail(entry, f"rule {rule!r} contains a control character (a newline, a tab, ...)")
         if not argv:
             raise self.fail(entry, "empty iptables rule")
+        for i, arg in enumerate(argv):
+            if not arg.isprintable():
+                raise self.fail(
+                    f"{entry}[{i}]", f"argument {arg!r} contains a control character (a newline, a tab, ...)"
+                )
         if argv[0] in ("iptables", "ip6tables"):
             raise self.fail(entry, "give the arguments only, without the 'iptables' command")
+        table, rest = split_table(argv)
+        if table is not None and table not in IPTABLES_TABLES:
+            raise self.fail(entry, f"unknown table {table!r} (one of {', '.join(IPTABLES_TABLES)})")
+        if rest[:1] in (["-P"], ["--policy"]) or rest[:1] in (["-N"], ["--new-chain"]):
+            words = rest[1:]
+            if len(words) != (2 if rest[0] in ("-P", "--policy") else 1):
+                raise self.fail(entry, f"{rest[0]} takes {'CHAIN POLICY' if len(rest) != 2 else 'CHAIN'}")
+            for word in words:
+                if not _CHAIN_WORD.fullmatch(word):
+                    raise self.fail(entry, f"{word!r} is not a chain or policy name (letters, digits, _ . -)")
         return tuple(argv)
 
     def dev(
@@ -643,9 +702,7 @@ class _Parser:
         dev = self.dev(ns, t, entry, links, required=False)
         if via is None and dev is None:
             raise self.fail(entry, "a route needs 'via' or 'dev' (or both)")
-        metric = self.typed(t, "metric", int, entry)
-        if metric is not None and metric < 0:
-            raise self.fail(f"{entry}.metric", "must be >= 0")
+        metric = self.integer(t, "metric", entry)
         return RouteSpec(entry, net, via, dev, metric)
 
     def neigh(self, ns: str, t: Mapping[str, Any], entry: str, links: dict[LinkRef, LinkSpec]) -> NeighSpec:
@@ -667,6 +724,30 @@ class _Parser:
                 raise self.fail(f"{entry}.lladdr", f"link {lladdr!r} is not defined in the spec")
             return NeighSpec(entry, to, dev, lladdr_of=ref)
         return NeighSpec(entry, to, dev, lladdr=self.mac(lladdr, f"{entry}.lladdr"))
+
+
+IPTABLES_TABLES = ("filter", "nat", "mangle", "raw", "security")
+
+
+def split_table(argv: list[str] | tuple[str, ...]) -> tuple[str | None, list[str]]:
+    """The table of an iptables rule and the rest of its arguments. The table is taken only from
+    the rule's first argument (``-t T``, ``--table T``, ``--table=T``, ``-tT``): a ``-t`` anywhere
+    else is left where it is, literally (the value of ``--comment``, say; as an option there,
+    iptables-restore refuses it)."""
+    args = list(argv)
+    first = args[0] if args else ""
+    if first in ("-t", "--table") and len(args) >= 2:
+        return args[1], args[2:]
+    if first.startswith("--table="):
+        return first.partition("=")[2], args[1:]
+    if first.startswith("-t") and not first.startswith("--") and len(first) > 2:
+        return first[2:], args[1:]
+    return None, args
+
+
+def _shown(name: str) -> str:
+    """A name as an entry path shows it: as is, or quoted if it has control characters (a newline)."""
+    return name if name.isprintable() else repr(name)
 
 
 def _typename(value: object) -> str:

@@ -47,6 +47,7 @@ from pytest_macvlan.kernel.records import Address
 from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, LinkInfo, Request, RtnlSocket
 from pytest_macvlan.spec.fragment import Delta
 from pytest_macvlan.spec.model import IPInterface, LinkRef, LinkSpec, NetnsSpec, TopologySpec
+from pytest_macvlan.spec.parse import split_table
 from pytest_macvlan.topology.undo import UndoStack
 from pytest_macvlan.wait import wait_until
 
@@ -101,8 +102,9 @@ class _Tool:
     goes on while it is being spawned. INPUT is a memfd of this process, read by the tool as
     ``/proc/PID/fd/N``: no file is left behind whatever happens to the process."""
 
-    def __init__(self, entry: str, argv: list[str], text: str, ns_fd: int) -> None:
+    def __init__(self, entry: str, argv: list[str], text: str, ns_fd: int, supervisor: proc.Supervisor) -> None:
         self.entry = entry
+        self._supervisor = supervisor
         self._input = os.memfd_create("pytest-macvlan-rules", os.MFD_CLOEXEC)
         try:
             data = text.encode()
@@ -117,7 +119,7 @@ class _Tool:
 
     def _spawn(self, ns_fd: int) -> None:
         try:
-            self.process.set_result(proc.popen(ns_fd, self.argv))
+            self.process.set_result(self._supervisor.popen(ns_fd, self.argv))
         except BaseException as exc:  # handed to finish()
             self.process.set_exception(exc)
 
@@ -146,8 +148,9 @@ class _Tool:
         try:
             p = self.process.result(timeout=TOOL_TIMEOUT)
             out, err = p.communicate(timeout=TOOL_TIMEOUT)
-        except FileNotFoundError:
-            raise BuildError(self.entry, 2, "setpriv/nsenter is not installed (Debian package util-linux)") from None
+        except FileNotFoundError as exc:
+            name = self.argv[0]
+            raise BuildError(self.entry, 2, f"{name} is not installed (apt-get install {name}): {exc}") from None
         except (subprocess.TimeoutExpired, TimeoutError):
             raise BuildError(self.entry, 0, f"`{command}` did not finish in {TOOL_TIMEOUT:g}s") from None
         finally:
@@ -178,6 +181,7 @@ class _Builder:
         self.index: dict[LinkRef, int] = {ref: info.index for ref, info in existing.items()}
         self.infos: dict[LinkRef, LinkInfo] = {}
         self.tools: list[_Tool] = []
+        self._supervisor: proc.Supervisor | None = None
         self._carrier: dict[LinkRef, bool] = {}
         self._ports: dict[LinkRef, list[LinkSpec]] | None = None
 
@@ -185,6 +189,12 @@ class _Builder:
         """Run, and hand over what was made; on any failure undo it all and raise."""
         try:
             self.run()
+        except OSError as exc:  # a limit reached (descriptors, namespaces) is named
+            self.undo.unwind()
+            named = nsmod.with_limit(exc)
+            if named is exc:
+                raise
+            raise named from exc
         except BaseException:
             self.undo.unwind()
             raise
@@ -242,7 +252,7 @@ class _Builder:
                 nsmod.write_sysctl("net.ipv6.conf.default.disable_ipv6", "1")
             return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
 
-        made = nsmod.create(len(specs), setup)
+        made = nsmod.create(len(specs), setup, release=lambda sock: sock.close())
         for ns_spec, (fd, sock) in zip(specs, made, strict=True):
             self.undo.push(f"release namespace {ns_spec.name}", partial(os.close, fd))
             self.undo.push(f"close netlink socket of {ns_spec.name}", sock.close)
@@ -498,13 +508,18 @@ class _Builder:
     def start_tool(self, ns: NetnsSpec, argv: list[str], entry: str, text: str) -> None:
         """Start ``argv INPUT`` in ``ns`` in the background, INPUT holding ``text``; its exit status
         is checked at the end of the build, and a build that fails meanwhile ends it (by its PID)."""
-        tool = _Tool(entry, argv, text, self.fds[ns.name])
+        if self._supervisor is None:  # the firewall tools' PID namespace (its own init)
+            self._supervisor = proc.Supervisor(f"{self.spec.source}: firewall tools")
+            self.undo.push("stop the firewall tools", self._supervisor.close)
+        tool = _Tool(entry, argv, text, self.fds[ns.name], self._supervisor)
         self.undo.push(f"stop {argv[0]} in {ns.name}", tool.stop)
         self.tools.append(tool)
 
     def finish_tools(self) -> None:
         for tool in self.tools:
             tool.finish()
+        if self._supervisor is not None:
+            self._supervisor.close()  # they have all ended: so does their init
 
     # -- readiness -------------------------------------------------------------------------
 
@@ -667,21 +682,21 @@ def _restore_quote(arg: str) -> str:
 
 
 def iptables_restore_text(rules: Sequence[tuple[str, ...]]) -> str:
-    """``iptables ARGS`` lines as ``iptables-restore`` input: ``-P C P`` becomes ``:C P``, ``-t T`` a section."""
+    """``iptables ARGS`` lines as ``iptables-restore`` input: ``-P C P`` becomes ``:C P``, a leading
+    ``-t T`` a section (only there: see :func:`~pytest_macvlan.spec.parse.split_table`). Every
+    argument reaches iptables literally: quoted, and a control character (which could end the
+    line) is refused here as it is by the validator."""
     tables: dict[str, list[str]] = {}
     for rule in rules:
-        args = list(rule)
-        table = "filter"
-        for flag in ("-t", "--table"):
-            if flag in args:
-                i = args.index(flag)
-                table = args[i + 1] if i + 1 < len(args) else table
-                del args[i : i + 2]
+        for arg in rule:
+            if not arg.isprintable():
+                raise ValueError(f"iptables argument {arg!r} contains a control character")
+        table, args = split_table(rule)
         if args[:1] in (["-P"], ["--policy"]) and len(args) == 3:
             line = f":{args[1]} {args[2]} [0:0]"
         elif args[:1] in (["-N"], ["--new-chain"]) and len(args) == 2:
             line = f":{args[1]} - [0:0]"
         else:
             line = " ".join(_restore_quote(a) for a in args)
-        tables.setdefault(table, []).append(line)
+        tables.setdefault(table or "filter", []).append(line)
     return "".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in tables.items())

@@ -7,8 +7,9 @@ Nothing here imports pytest or scapy. A topology is torn down by :meth:`Topology
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from ipaddress import ip_address, ip_network
 from types import TracebackType
 
@@ -53,6 +54,7 @@ class Topology:
         self._netns: dict[str, Netns] = {}
         self._links: dict[LinkRef, Link] = {}
         self.captures: list[Capture] = []
+        self.programs = proc.Programs(f"topology from {spec.source}", self.undo.push)
         self.closed = False
         self.teardown_failures: list[UndoFailure] = []
         self._adopt(built)
@@ -131,6 +133,16 @@ class Topology:
     def __iter__(self) -> Iterator[Netns]:
         return iter(self.namespaces)
 
+    @property
+    def supervisor(self) -> proc.Supervisor:
+        """The PID namespace of this topology's programs (made on first use; see :mod:`.supervisor`)."""
+        return self.programs.supervisor
+
+    @property
+    def processes(self) -> list[proc.Process]:
+        """The programs started with :meth:`Netns.spawn`, in order."""
+        return self.programs.processes
+
     # -- captures --------------------------------------------------------------------------
 
     def sniff(self, *refs: str, rcvbuf: int = DEFAULT_RCVBUF) -> list[Capture]:
@@ -175,6 +187,13 @@ class Netns:
     def _open(self) -> None:
         self.topology.check_open()
 
+    @property
+    def path(self) -> str:
+        """``/proc/PID/fd/N``: the test process's descriptor of this namespace, a path that
+        ``nsenter --net=PATH``, ``ip link set DEV netns PATH`` and CNI's ``CNI_NETNS`` accept."""
+        self._open()
+        return f"/proc/{os.getpid()}/fd/{self.fd}"
+
     # -- what a Link needs of its namespace (links.Host) --------------------------------------
 
     def check_open(self) -> None:
@@ -201,19 +220,45 @@ class Netns:
         self.topology.captures.append(cap)
 
     def run(
-        self, *argv: str, check: bool = True, timeout: float = 10.0, input: str | None = None
+        self,
+        *argv: str,
+        check: bool = True,
+        timeout: float = 10.0,
+        input: str | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a program inside (no shell): ``ns.run("ip", "-br", "link")``."""
+        """Run a program inside (no shell) and wait: ``ns.run("ip", "-br", "link")``. ``input``: its
+        stdin; ``env``: added to the test's environment (None removes); killed at ``timeout``."""
         self._open()
         if not argv:
             raise ValueError("run() needs a program to run")
-        return proc.run(self.fd, argv, check=check, timeout=timeout, input=input)
+        sup = self.topology.supervisor
+        return proc.run(sup, self.fd, argv, check=check, timeout=timeout, input=input, env=proc.environment(env))
 
     def popen(self, *argv: str) -> subprocess.Popen[str]:
-        """Start a program inside; it is ended (by PID) when the topology is torn down."""
+        """Start a program inside (stdout/stderr are pipes); it, and everything it starts, ends
+        when the topology is torn down. :meth:`spawn` is the friendlier way."""
         self._open()
-        p = proc.popen(self.fd, argv)
-        self.topology.undo.push(f"stop {argv[0]} (pid {p.pid}) in {self.name}", lambda: proc.stop(p))
+        if not argv:
+            raise ValueError("popen() needs a program to run")
+        p: subprocess.Popen[str] = self.topology.supervisor.popen(self.fd, argv)
+        return p
+
+    def spawn(
+        self,
+        *argv: str,
+        env: Mapping[str, str | None] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> proc.Process:
+        """Start a program under test (no shell): a :class:`~pytest_macvlan.kernel.processes.Process`
+        (``wait_for_output``, ``wait_for_listen``, ``wait_for_link``, ``returncode``, ``stdout``).
+        It and all it forks or daemonizes end with the topology, or when the test process dies."""
+        self._open()
+        if not argv:
+            raise ValueError("spawn() needs a program to run")
+        label = f"{self.name}: {' '.join(argv)[:80]}"
+        p = proc.spawn(self.topology.supervisor, self.fd, argv, label, env=proc.environment(env), cwd=cwd)
+        self.topology.processes.append(p)
         return p
 
     def ping(
@@ -232,7 +277,7 @@ class Netns:
         IPv6 ``dst``); never raises on failure: look at the result (``received``/``transmitted``)."""
         self._open()
         argv, limit = pingmod.command(dst, count, timeout, interval, interface, broadcast, size, deadline)
-        done = proc.run(self.fd, argv, check=False, timeout=limit)
+        done = proc.run(self.topology.supervisor, self.fd, argv, check=False, timeout=limit)
         return proc.parse_ping(dst, done.stdout + done.stderr, done.returncode)
 
     # -- what the kernel says now (one netlink dump each, no ``ip`` process) -----------------

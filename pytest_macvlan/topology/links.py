@@ -22,7 +22,7 @@ from pytest_macvlan.kernel.messages import bridge_port, set_link
 from pytest_macvlan.kernel.records import Address, LinkState
 from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, Request, RtnlSocket
 from pytest_macvlan.spec.model import BOND_MODES, IPVLAN_MODES, MACVLAN_MODES, PORT_FLAGS, LinkSpec
-from pytest_macvlan.wait import wait_until
+from pytest_macvlan.wait import check_timeout, wait_until
 
 
 class Host(Protocol):
@@ -190,6 +190,7 @@ class Link:
 
     def wait_carrier(self, on: bool = True, timeout: float = 3.0) -> LinkState:
         """Wait (bounded) until the link's carrier is ``on`` (or off); return the link's state."""
+        check_timeout(timeout, f"{self.ref}: wait_carrier", positive=True)
         return wait_until(
             self.state,
             lambda i: bool(i.flags & IFF_LOWER_UP) == on,

@@ -213,16 +213,15 @@ def _fail_in_namespaces(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> 
 
 
 def _fail_in_firewall(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
-    """The build fails when it starts iptables (whichever way it starts it)."""
-    for name in ("run", "popen"):
-        real = getattr(procmod, name)
+    """The build fails when it starts iptables (every program starts through a supervisor)."""
+    real = procmod.Supervisor.popen
 
-        def failing(fd: int, argv: Any, *args: Any, real: Any = real, **kw: Any) -> Any:
-            if argv[0].startswith("iptables"):
-                raise exc
-            return real(fd, argv, *args, **kw)
+    def failing(self: procmod.Supervisor, fd: int, argv: Any, *args: Any, **kw: Any) -> Any:
+        if argv[0].startswith("iptables"):
+            raise exc
+        return real(self, fd, argv, *args, **kw)
 
-        monkeypatch.setattr(procmod, name, failing)
+    monkeypatch.setattr(procmod.Supervisor, "popen", failing)
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("injected"), KeyboardInterrupt()], ids=["RuntimeError", "Ctrl-C"])

@@ -124,7 +124,7 @@ def python_for(user: pwd.struct_passwd, home: Path) -> tuple[list[str], dict[str
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     # ... and that can start itself again, as xdist does for its workers
     imports = (
-        "import pytest_macvlan, pytest, xdist, pyroute2, scapy, tenacity, subprocess, sys; "
+        "import pytest_macvlan, pytest, xdist, pyroute2, scapy, subprocess, sys; "
         "subprocess.run([sys.executable, '-c', 'import pytest_macvlan'], check=True)"
     )
     candidates = [(sys.executable, ""), (f"/usr/bin/{version}", packages), (f"/usr/local/bin/{version}", packages)]
@@ -157,7 +157,12 @@ def python_for(user: pwd.struct_passwd, home: Path) -> tuple[list[str], dict[str
 def test_the_suite_runs_rootless_as_an_unprivileged_user(nobody_home: Path) -> None:
     user = pwd.getpwnam(NOBODY)
     python, env, tree = python_for(user, nobody_home)
-    kernel = ["tests/kernel/test_topology.py", "tests/kernel/test_misuse.py", "tests/kernel/test_plugin.py"]
+    kernel = [
+        "tests/kernel/test_topology.py",
+        "tests/kernel/test_misuse.py",
+        "tests/kernel/test_plugin.py",
+        "tests/kernel/test_programs.py",  # the supervisor: a PID namespace owned by the user namespace
+    ]
     selection = ["scenarios", *kernel]
     done = subprocess.run(
         [

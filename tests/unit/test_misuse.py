@@ -37,8 +37,10 @@ def kernel_untouchable(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     for name in ("create", "run_in", "on_worker", "unshare_net", "setns", "socket_in", "_get_worker"):
         monkeypatch.setattr(nsmod, name, refuse(f"netns.{name}"))
-    for name in ("run", "popen"):
+    for name in ("run", "spawn"):
         monkeypatch.setattr(procmod, name, refuse(f"proc.{name}"))
+    for name in ("popen", "_start"):
+        monkeypatch.setattr(procmod.Supervisor, name, refuse(f"Supervisor.{name}"))
     before = net_fds()
     yield attempts
     assert net_fds() == before
