@@ -74,6 +74,7 @@ _IPV6_EXT = {0: "HBH", 43: "RT", 60: "DSTOPT"}  # extension headers walked over 
 
 
 def mac_str(raw: bytes) -> str:
+    """Six raw bytes as ``aa:bb:cc:dd:ee:ff``."""
     return ":".join(f"{b:02x}" for b in raw)
 
 
@@ -129,10 +130,12 @@ class Frame:
 
     @cached_property
     def dst(self) -> str:
+        """The destination MAC, lower case."""
         return mac_str(self.data[0:6])
 
     @cached_property
     def src(self) -> str:
+        """The source MAC, lower case."""
         return mac_str(self.data[6:12])
 
     @cached_property
@@ -285,6 +288,7 @@ class Frame:
 
 
 def summarize(f: Frame) -> str:
+    """One line for ``f``, as tcpdump -e would print it: time, link, direction, MACs, then what it carries."""
     stamp = time.strftime("%H:%M:%S", time.localtime(f.ts)) + f".{int(f.ts * 1e6) % 1_000_000:06d}"
     head = f"{stamp} {f.link} {f.direction:<3} {f.src} > {f.dst}"
     if len(f.data) < 14:

@@ -142,18 +142,23 @@ def _icmp(itype: int, name: str, src: str | None, dst: str | None) -> Pred:
 
 
 def icmp_echo_request(src: str | None = None, dst: str | None = None) -> Pred:
+    """An ICMP echo request (``ping``), from ``src`` / to ``dst`` when given."""
     return _icmp(8, "icmp_echo_request", src, dst)
 
 
 def icmp_echo_reply(src: str | None = None, dst: str | None = None) -> Pred:
+    """An ICMP echo reply, from ``src`` / to ``dst`` when given."""
     return _icmp(0, "icmp_echo_reply", src, dst)
 
 
 def icmp_unreachable(src: str | None = None, dst: str | None = None) -> Pred:
+    """An ICMP destination unreachable, from ``src`` / to ``dst`` when given."""
     return _icmp(3, "icmp_unreachable", src, dst)
 
 
 def ipv4(src: str | None = None, dst: str | None = None, ttl: int | None = None) -> Pred:
+    """An IPv4 packet (from ``src``, to ``dst``, with ``ttl`` when given)."""
+
     def test(f: Frame) -> bool:
         ip = f.ipv4
         return (
@@ -172,11 +177,13 @@ def vlan(vid: int | None = None) -> Pred:
 
 
 def src_mac(mac: str) -> Pred:
+    """From the MAC ``mac``."""
     m = mac.lower()
     return Pred(lambda f: f.src == m, f"src_mac({m})")
 
 
 def dst_mac(mac: str) -> Pred:
+    """To the MAC ``mac``."""
     m = mac.lower()
     return Pred(lambda f: f.dst == m, f"dst_mac({m})")
 
@@ -188,6 +195,7 @@ def mac(addr: str) -> Pred:
 
 
 def ethertype(value: int) -> Pred:
+    """Of this EtherType (after any VLAN tags), e.g. ``ethertype(0x88b5)``."""
     return Pred(lambda f: f.ethertype == value, f"ethertype(0x{value:04x})")
 
 
@@ -238,6 +246,7 @@ def icmpv6_echo_request(src: str | None = None, dst: str | None = None) -> Pred:
 
 
 def icmpv6_echo_reply(src: str | None = None, dst: str | None = None) -> Pred:
+    """An ICMPv6 echo reply, from ``src`` / to ``dst`` when given."""
     return _icmp6(frozenset({ICMP6_ECHO_REPLY}), "icmpv6_echo_reply", src, dst)
 
 
@@ -267,10 +276,12 @@ def dad(target: str | None = None) -> Pred:
 
 
 def router_solicitation(src: str | None = None) -> Pred:
+    """An ICMPv6 router solicitation (from ``src`` when given)."""
     return _icmp6(frozenset({ND_ROUTER_SOLICIT}), "router_solicitation", src, None)
 
 
 def router_advertisement(src: str | None = None) -> Pred:
+    """An ICMPv6 router advertisement (from ``src`` when given)."""
     return _icmp6(frozenset({ND_ROUTER_ADVERT}), "router_advertisement", src, None)
 
 
@@ -301,10 +312,12 @@ def mld_report(group: str | None = None, src: str | None = None) -> Pred:
 
 
 def mld_query(group: str | None = None) -> Pred:
+    """An MLD query (for ``group`` when given)."""
     return _groups(frozenset({MLD_QUERY}), "mld_query", group, "mld")
 
 
 def mld_done(group: str | None = None) -> Pred:
+    """An MLD v1 done: a listener leaves (``group`` when given)."""
     return _groups(frozenset({MLD_DONE}), "mld_done", group, "mld")
 
 
@@ -319,10 +332,12 @@ def igmp_report(group: str | None = None, src: str | None = None) -> Pred:
 
 
 def igmp_query(group: str | None = None) -> Pred:
+    """An IGMP membership query (for ``group`` when given)."""
     return _groups(frozenset({IGMP_QUERY}), "igmp_query", group, "igmp")
 
 
 def igmp_leave(group: str | None = None) -> Pred:
+    """An IGMP v2 leave (``group`` when given)."""
     return _groups(frozenset({IGMP_LEAVE}), "igmp_leave", group, "igmp")
 
 
@@ -355,6 +370,7 @@ def tcp(sport: int | None = None, dport: int | None = None) -> Pred:
 
 
 def direction(which: str) -> Pred:
+    """``incoming`` for ``"in"``, ``outgoing`` for ``"out"``."""
     if which not in ("in", "out"):
         raise ValueError("direction is 'in' or 'out'")
     return incoming if which == "in" else outgoing

@@ -165,3 +165,11 @@ def all_frames(frames: Sendable | Iterable[Sendable]) -> list[Sendable]:
     if isinstance(frames, (list, tuple)):
         return list(frames)
     return list(frames)  # a scapy packet iterates over its expansions (e.g. a range of addresses)
+
+
+_RAW = (bytes, bytearray, memoryview)
+
+
+def all_raw(frames: object) -> bool:
+    """Are ``frames`` raw bytes only (nothing to fill in from the sending link)?"""
+    return isinstance(frames, _RAW) or (isinstance(frames, (list, tuple)) and all(isinstance(f, _RAW) for f in frames))

@@ -136,13 +136,16 @@ class Capture:
         return list(self._frames)
 
     def matching(self, pred: PredLike | None = None) -> list[Frame]:
+        """The frames captured so far that match ``pred``."""
         p = as_pred(pred)
         return [f for f in self.frames if p(f)]
 
     def count(self, pred: PredLike | None = None) -> int:
+        """How many frames captured so far match ``pred``."""
         return len(self.matching(pred))
 
     def count_by_direction(self) -> dict[str, int]:
+        """How many frames captured so far were received (``in``) and sent (``out``)."""
         frames = self.frames
         return {"in": sum(f.direction == "in" for f in frames), "out": sum(f.direction == "out" for f in frames)}
 
@@ -238,6 +241,7 @@ class Capture:
         return self.stats()[1]
 
     def summary(self, frames: Iterable[Frame] | None = None, limit: int = SUMMARY_LIMIT) -> str:
+        """Every frame captured so far, one tcpdump-style line each (and the kernel's drops, if any)."""
         shown = list(self.frames if frames is None else frames)
         lines = [f.summary() for f in shown[:limit]]
         if len(shown) > limit:

@@ -54,6 +54,7 @@ def _missing(command: str, needed: Sequence[str]) -> bool:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """``show SPEC``: validate a spec and print its picture (``--svg PATH`` writes an SVG too)."""
     from pytest_macvlan.spec.parse import load_spec
     from pytest_macvlan.topology.diagram import render
 
@@ -82,6 +83,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    """``up SPEC``: build a spec and keep it, under names in ``/run/netns``, for a human."""
     from pytest_macvlan.spec.parse import load_spec
     from pytest_macvlan.topology.lab import NetLab
 
@@ -123,6 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``list``: the kept topologies, who made them and how to enter each namespace."""
     records, problems = keep.load_all()
     stray = keep.orphans(records)
     for problem in problems:
@@ -159,6 +162,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    """``down ID... | --all``: remove kept topologies (only this package's)."""
     if not args.all and not args.names:
         _err("down", "name the kept topologies to remove (an id, a namespace name or a run id), or --all")
         return EXIT_USAGE
@@ -201,6 +205,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser, with one sub-command per job."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Build, keep, list and remove pytest-macvlan topologies by hand.",
@@ -235,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
         status: int = args.func(args)

@@ -137,6 +137,7 @@ def _newlink(body: bytes, flags: int = 0) -> Message:
 
 
 def link_up(index: int, entry: str) -> Request:
+    """``ip link set INDEX up``."""
     return Request(_newlink(_ifinfo(index, b"", IFF_UP, IFF_UP)), entry)
 
 
@@ -300,6 +301,7 @@ def _family(version: int) -> int:
 
 
 def add_address(index: int, addr: IPv4Interface | Any, entry: str) -> Request:
+    """``ip addr add ADDR dev INDEX``."""
     family = _family(addr.version)
     body = IFADDRMSG.pack(family, addr.network.prefixlen, 0, 0, index)
     body += _ip(IFA_LOCAL, family, addr.ip) + _ip(IFA_ADDRESS, family, addr.ip)
@@ -307,6 +309,7 @@ def add_address(index: int, addr: IPv4Interface | Any, entry: str) -> Request:
 
 
 def add_route(route: RouteSpec, oif: int | None) -> Request:
+    """``ip route add TO [via VIA] [dev OIF] [metric M]``."""
     net = route.to
     family = _family(net.version)
     scope = RT_SCOPE_UNIVERSE if route.via is not None else RT_SCOPE_LINK
@@ -323,6 +326,7 @@ def add_route(route: RouteSpec, oif: int | None) -> Request:
 
 
 def add_neigh(index: int, to: IPAddress, lladdr: str, entry: str) -> Request:
+    """``ip neigh replace TO lladdr LLADDR dev INDEX nud permanent``."""
     family = _family(to.version)
     body = NDMSG.pack(family, index, NUD_PERMANENT, 0, 0)
     body += _ip(NDA_DST, family, to) + _mac(NDA_LLADDR, lladdr)

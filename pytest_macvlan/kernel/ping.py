@@ -1,4 +1,4 @@
-"""The ``ping`` command line for :meth:`~pytest_macvlan.topology.handles.Netns.ping`.
+"""The ``ping`` command line for :meth:`~pytest_macvlan.topology.namespace.Netns.ping`.
 
 iputils' ``ping`` takes IPv4 and IPv6 destinations alike (it picks the family from the
 address). Every argument is checked here and passed as its own ``argv`` item: nothing reaches

@@ -30,7 +30,7 @@ _REPLY = re.compile(r"^\d+ bytes from ", re.M)
 
 
 class Process:
-    """A program started with :meth:`Netns.spawn <pytest_macvlan.topology.handles.Netns.spawn>`.
+    """A program started with :meth:`Netns.spawn <pytest_macvlan.topology.namespace.Netns.spawn>`.
 
     Its output is kept in memory (readable at any time as :attr:`stdout` / :attr:`stderr`, and
     shown in a failing test's report); it, and everything it starts, ends when its topology ends.
@@ -142,13 +142,16 @@ class Process:
             rtnl.close()
 
     def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the program (only while it runs, so never to a recycled PID)."""
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
 
     def terminate(self) -> None:
+        """Send SIGTERM."""
         self.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
+        """Send SIGKILL."""
         self.send_signal(signal.SIGKILL)
 
     def close(self) -> None:
@@ -182,6 +185,7 @@ class Programs:
         return self._supervisor
 
     def close(self) -> None:
+        """End every program (and what it forked) of this topology; bounded."""
         if self._supervisor is not None:
             try:
                 self._supervisor.close()
@@ -334,6 +338,7 @@ class PingResult:
 
 
 def parse_ping(dst: str, output: str, returncode: int) -> PingResult:
+    """``ping``'s output as a :class:`PingResult`: transmitted, received, round-trip times."""
     ttl = _TTL.search(output)
     tx = re.search(r"(\d+) packets transmitted", output)
     rx = re.search(r"(\d+) (?:packets )?received", output)

@@ -204,6 +204,7 @@ def addresses(rtnl: RtnlSocket, index: int | None = None, version: int | None = 
 
 
 def parse_address(payload: bytes) -> Address | None:
+    """One ``RTM_NEWADDR`` message as an address record."""
     family, prefixlen, flags, scope, index = _IFADDR.unpack_from(payload)
     if family not in (socket.AF_INET, socket.AF_INET6):
         return None
@@ -244,6 +245,7 @@ def routes(rtnl: RtnlSocket, version: int | None = None, table: int | None = RT_
 
 
 def parse_route(payload: bytes) -> Route | None:
+    """One ``RTM_NEWROUTE`` message as a route record (``None`` unless IPv4 or IPv6)."""
     family, dst_len, _src_len, _tos, table, proto, scope, rtype, _flags = _RTMSG.unpack_from(payload)
     if family not in (socket.AF_INET, socket.AF_INET6):
         return None

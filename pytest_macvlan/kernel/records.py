@@ -340,6 +340,7 @@ class NeighbourTable(list[Neighbour]):
     ``table["192.168.9.3"]`` (``KeyError`` if it has none), ``table.get(...)``, ``"..." in table``."""
 
     def get(self, dst: str, default: str | None = None) -> str | None:
+        """The MAC of the entry for ``dst``, or ``default``."""
         want = ip_address(dst)
         for n in self:
             if n.dst == want and n.lladdr:

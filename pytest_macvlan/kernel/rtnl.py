@@ -120,12 +120,15 @@ class Request:
 
 @dataclass
 class Failure:
+    """A request the kernel refused: the spec entry, the errno and its extended-ack text."""
+
     entry: str
     errno: int
     extack: str
     feature: str | None = None
 
     def error(self) -> BuildError:
+        """The exception to raise: a KernelFeatureError for a feature the kernel lacks, else a BuildError."""
         if self.feature is not None and self.errno == errno_mod.EOPNOTSUPP:
             what = DESCRIPTIONS.get(self.feature, self.feature)
             return KernelFeatureError(
@@ -134,6 +137,7 @@ class Failure:
         return BuildError(self.entry, self.errno, self.describe())
 
     def describe(self) -> str:
+        """``Operation not supported (EOPNOTSUPP): TEXT``: the errno, its name and the kernel's own words."""
         text = f"{os.strerror(self.errno)} ({errno_mod.errorcode.get(self.errno, self.errno)})"
         return f"{text}: {self.extack}" if self.extack else text
 
@@ -176,6 +180,7 @@ class RtnlSocket:
         self._seq = 0
 
     def close(self) -> None:
+        """Close the socket."""
         self.sock.close()
 
     def _verify(self) -> None:
@@ -229,11 +234,13 @@ class RtnlSocket:
         return failure
 
     def apply_or_raise(self, requests: Sequence[Request]) -> None:
+        """Send ``requests`` as one batch; raise for the first the kernel refused."""
         failure = self.apply(requests)
         if failure is not None:
             raise failure.error()
 
     def dump_links(self) -> list[LinkInfo]:
+        """Every link of this namespace, as the kernel reports it now (one dump)."""
         self._verify()
         self._seq += 1
         seq = self._seq

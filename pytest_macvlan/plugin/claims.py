@@ -207,6 +207,7 @@ def firewall() -> str:
 
 
 def kernel_info() -> dict[str, str]:
+    """The kernel this run is on, for the claims JSON: its lane name, release and firewall backend."""
     return {"name": os.environ.get(KERNEL_NAME_ENV) or "host", "release": platform.release(), "firewall": firewall()}
 
 
@@ -218,6 +219,7 @@ class ClaimsReport:
         self.results: dict[str, ClaimResult] = {}
 
     def result_for(self, report: pytest.TestReport, props: dict[str, str]) -> ClaimResult:
+        """The claim row of ``nodeid``, made on first sight."""
         result = self.results.get(report.nodeid)
         if result is None:
             meta: dict[str, Any] = json.loads(props.get(PROP_META, "{}"))
@@ -289,12 +291,14 @@ class ClaimsReport:
 
 
 def skip_reason(report: pytest.TestReport) -> str:
+    """The reason of a skip report, without pytest's location prefix."""
     longrepr = report.longrepr
     reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
     return str(reason).removeprefix("Skipped: ")
 
 
 def failure_message(report: pytest.TestReport) -> str:
+    """The first line of a failure's message, shortened for a table cell."""
     crash = getattr(report.longrepr, "reprcrash", None)
     text = str(getattr(crash, "message", "") or report.longreprtext)
     first = " ".join(text.strip().splitlines()[:1])

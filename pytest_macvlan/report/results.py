@@ -74,6 +74,7 @@ class Evidence:
         return f"{self.capture} {seen}" + (f" (kernel dropped {self.dropped})" if self.dropped else "")
 
     def to_json(self) -> dict[str, Any]:
+        """As the claims JSON has it."""
         out: dict[str, Any] = {
             "capture": self.capture,
             "in": self.received,
@@ -88,6 +89,7 @@ class Evidence:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Evidence:
+        """Back from the claims JSON (keys a newer version added are ignored)."""
         measurement = data.get("measurement")
         return cls(
             capture=str(data["capture"]),
@@ -106,6 +108,7 @@ def evidence_to_string(items: Iterable[Evidence]) -> str:
 
 
 def evidence_from_string(text: str) -> list[Evidence]:
+    """Evidence that travelled as a string (pytest's ``user_properties``), back as records."""
     if not text or text == NO_EVIDENCE:
         return []
     return [Evidence.from_json(item) for item in json.loads(text)]
@@ -194,6 +197,7 @@ class ClaimResult:
         return "; ".join(e.text() for e in self.evidence) or NO_EVIDENCE
 
     def to_json(self) -> dict[str, Any]:
+        """As the claims JSON has it."""
         return {
             "nodeid": self.nodeid,
             "location": f"{self.location[0]}:{self.location[1]}",
@@ -212,10 +216,12 @@ class ClaimResult:
 
 
 def ordered(results: Iterable[ClaimResult]) -> list[ClaimResult]:
+    """The results in the report's order: by location (file and line), then node id."""
     return sorted(results, key=lambda r: (r.location, r.nodeid))
 
 
 def by_part(results: Iterable[ClaimResult]) -> dict[Part, list[ClaimResult]]:
+    """The results split into the two parts, ``article`` and ``beyond``, each in report order."""
     parts: dict[Part, list[ClaimResult]] = {"article": [], "beyond": []}
     for r in ordered(results):
         parts[r.part].append(r)
@@ -255,6 +261,7 @@ def to_json(
 
 
 def write_json(path: str | Path, results: Iterable[ClaimResult], kernel: Mapping[str, str]) -> Path:
+    """Write the per-run claims JSON to ``path`` (its directory is made if need be)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(to_json(results, kernel), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

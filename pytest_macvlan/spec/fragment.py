@@ -8,7 +8,7 @@ a parent or master the topology already has; an error names the fragment's own e
 the fragment adds comes back as a :class:`Delta` for the builder.
 
 A fragment does not change what exists (a link's type, mode, MAC...): that is
-:meth:`~pytest_macvlan.topology.handles.Link.set`'s job, and the fragment is refused.
+:meth:`~pytest_macvlan.topology.links.Link.set`'s job, and the fragment is refused.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ from pytest_macvlan.kernel.records import Address
 from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, LinkInfo, Request, RtnlSocket
 from pytest_macvlan.spec.fragment import Delta
 from pytest_macvlan.spec.model import IPInterface, LinkRef, LinkSpec, NetnsSpec, TopologySpec
-from pytest_macvlan.spec.parse import split_table
+from pytest_macvlan.spec.namespaces import split_table
 from pytest_macvlan.topology.undo import UndoStack
 from pytest_macvlan.wait import wait_until
 
@@ -683,7 +683,7 @@ def _restore_quote(arg: str) -> str:
 
 def iptables_restore_text(rules: Sequence[tuple[str, ...]]) -> str:
     """``iptables ARGS`` lines as ``iptables-restore`` input: ``-P C P`` becomes ``:C P``, a leading
-    ``-t T`` a section (only there: see :func:`~pytest_macvlan.spec.parse.split_table`). Every
+    ``-t T`` a section (only there: see :func:`~pytest_macvlan.spec.namespaces.split_table`). Every
     argument reaches iptables literally: quoted, and a control character (which could end the
     line) is refused here as it is by the validator."""
     tables: dict[str, list[str]] = {}

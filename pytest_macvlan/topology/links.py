@@ -1,7 +1,7 @@
 """A live handle on one interface: :class:`Link`. Every property asks the kernel.
 
 A link lives in a namespace of a topology: :class:`Host` says what the handle needs of it
-(:class:`~pytest_macvlan.topology.handles.Netns` is the one). Nothing here imports pytest or scapy.
+(:class:`~pytest_macvlan.topology.namespace.Netns` is the one). Nothing here imports pytest or scapy.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from ipaddress import ip_interface
 from typing import Protocol
 
-from pytest_macvlan.capture.send import Sendable, frames_bytes
+from pytest_macvlan.capture.send import Sendable, all_raw, frames_bytes
 from pytest_macvlan.capture.sniffer import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_socket
 from pytest_macvlan.errors import ChangeError, ClosedError
 from pytest_macvlan.kernel import queries
@@ -286,6 +286,7 @@ class Link:
         self.netns.change([set_link(self.ifindex, f"set {self.ref} {'up' if up else 'down'}", up=up)])
 
     def set_down(self) -> None:
+        """``ip link set NAME down``."""
         self.set_up(False)
 
     def set_hairpin(self, on: bool) -> None:
@@ -358,7 +359,7 @@ class Link:
     def send(self, frames: Sendable | Iterable[Sendable]) -> int:
         """Send scapy packets or raw frames out of this link; returns how many were sent."""
         self.netns.check_open()
-        if _all_raw(frames):  # nothing to fill in: no need to ask the kernel
+        if all_raw(frames):  # nothing to fill in: no need to ask the kernel
             datas = frames_bytes(frames, "", None, self.ref)
         else:  # sources come from the link as it is now (a program may have changed its MAC)
             datas = frames_bytes(frames, self.mac, self.ipv4, self.ref)
@@ -387,13 +388,6 @@ class Link:
         except (LookupError, ClosedError):
             return f"<Link {self.ref} ifindex={self.ifindex} (gone)>"
         return f"<Link {self.ref} {st.kind}{' ' + st.mode if st.mode else ''} ifindex={self.ifindex} {st.mac}>"
-
-
-_RAW = (bytes, bytearray, memoryview)
-
-
-def _all_raw(frames: object) -> bool:
-    return isinstance(frames, _RAW) or (isinstance(frames, (list, tuple)) and all(isinstance(f, _RAW) for f in frames))
 
 
 def _gone(exc: OSError) -> str:

@@ -126,6 +126,8 @@ def public_definitions(path: Path) -> Iterator[tuple[str, ast.AST]]:
     tree = ast.parse(path.read_text())
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            if any(ast.unparse(d) in ("overload", "typing.overload") for d in node.decorator_list):
+                continue  # a typing stub; the implementation below it carries the docstring
             yield node.name, node
             if isinstance(node, ast.ClassDef):
                 for item in node.body:
@@ -135,7 +137,6 @@ def public_definitions(path: Path) -> Iterator[tuple[str, ast.AST]]:
                         yield f"{node.name}.{item.name}", item
 
 
-@pytest.mark.xfail(reason="TEMPORARY: docstrings are added once the parallel branches have merged")
 def test_every_module_and_public_name_has_a_docstring() -> None:
     missing = []
     for name, path in modules().items():

@@ -15,7 +15,7 @@ import pytest
 
 from pytest_macvlan import SpecError, parse_spec
 from pytest_macvlan.cli import main as cli
-from pytest_macvlan.spec.parse import split_table
+from pytest_macvlan.spec.namespaces import split_table
 from pytest_macvlan.spec.sysctls import MACHINE_WIDE
 from pytest_macvlan.topology.builder import iptables_restore_text
 
