@@ -42,5 +42,8 @@ def test_topology_netns_link(netlab):
 
 def test_a_program_in_a_namespace(netlab):
     topo = netlab.build(SPEC)
-    sleeper = topo["b"].popen("sleep", "60")  # ended (by its PID) at teardown
-    assert sleeper.poll() is None
+    server = topo["b"].spawn("python3", "-c", "import socket, time; s = socket.socket(); s.bind(('', 8080)); "
+                             "s.listen(); print('ready', flush=True); time.sleep(60)")  # fmt: skip
+    server.wait_for_output("ready")  # a condition with a deadline, never a sleep
+    server.wait_for_listen(8080)
+    assert server.returncode is None  # still running; it ends with the topology
