@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_macvlan.spec.model import LinkRef, LinkSpec, TopologySpec
-from pytest_macvlan.topology.builder import iptables_restore_text
+from pytest_macvlan.topology.tools import iptables_restore_text
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -282,3 +282,32 @@ def sysctl_path(key: str) -> str:
 def runner_ns_inode() -> int:
     """The namespace of the process's main thread: the one pytest was started in."""
     return os.stat("/proc/self/ns/net").st_ino
+
+
+class SysctlError(OSError):
+    """A sysctl that could not be written: which target (its index) and which key."""
+
+    def __init__(self, target: int, key: str, value: str, exc: OSError) -> None:
+        super().__init__(exc.errno, f"cannot set {key}={value}: {exc.strerror or exc}")
+        self.target = target
+        self.key = key
+
+
+def write_sysctls(targets: list[tuple[int, int, tuple[tuple[str, str], ...]]]) -> None:
+    """Write sysctls in several namespaces in one job on the worker: for each ``(fd, inode,
+    ((key, value), ...))`` it enters the namespace, checks it is there, then writes its keys."""
+    if not targets:
+        return
+
+    def write() -> None:
+        for i, (fd, ino, keys) in enumerate(targets):
+            setns(fd)
+            if os.stat("/proc/thread-self/ns/net").st_ino != ino:  # never trust, verify
+                raise RuntimeError(f"could not enter namespace (inode {ino}); refusing to write its sysctls")
+            for key, value in keys:
+                try:
+                    write_sysctl(key, value)
+                except OSError as exc:
+                    raise SysctlError(i, key, value, exc) from None
+
+    run_in(targets[0][0], write)

@@ -116,9 +116,6 @@ def test_the_checker_sees_a_cycle_and_an_upward_import() -> None:
 @pytest.mark.parametrize("module", sorted(modules()))
 def test_modules_are_small(module: str) -> None:
     lines = len(modules()[module].read_text().splitlines())
-    temporary = ("pytest_macvlan.spec.parse", "pytest_macvlan.topology.builder", "pytest_macvlan.topology.handles")
-    if module in temporary and lines > MAX_LINES:  # handles: Netns moves out once the reliability branch merged
-        pytest.xfail("TEMPORARY: split once the parallel branches have merged")
     assert lines <= MAX_LINES, f"{module}: {lines} lines (at most {MAX_LINES}): split it by job"
 
 

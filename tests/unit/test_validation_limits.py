@@ -17,7 +17,7 @@ from pytest_macvlan import SpecError, parse_spec
 from pytest_macvlan.cli import main as cli
 from pytest_macvlan.spec.namespaces import split_table
 from pytest_macvlan.spec.sysctls import MACHINE_WIDE
-from pytest_macvlan.topology.builder import iptables_restore_text
+from pytest_macvlan.topology.tools import iptables_restore_text
 
 BRIDGE: dict[str, Any] = {
     "netns": {
