@@ -22,6 +22,8 @@ Sections (docs/performance.md says what each measures and the targets):
   :mod:`pytest_macvlan.kernel.queries`), ``Link.ipv4`` (one ``RTM_GETADDR`` dump), pyroute2's
   decoding of the same ``RTM_NEWLINK`` answer for comparison; and ``topo.apply`` of a fragment
   adding one macvlan with an address to a live topology.
+- ``kernels``: user-mode Linux lanes (``benchmarks/kernels.py``): boot to a running command,
+  the scenarios per UML kernel, the whole matrix of four UML kernels and the host.
 
 Every number is a median over repeated runs with its p10-p90 spread. Nothing is created in the
 namespace this runs in: the plugin builds in namespaces of its own, the ``ip`` scripts run in a
@@ -52,7 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks import efficiency, specs  # noqa: E402
+from benchmarks import efficiency, kernels, specs  # noqa: E402
 from benchmarks.ipbatch import Baseline, plan  # noqa: E402
 from pytest_macvlan.errors import KernelFeatureError, WaitTimeout  # noqa: E402
 from pytest_macvlan.kernel import nsworker as nsmod  # noqa: E402
@@ -715,6 +717,7 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append(
             ("topo.apply: one macvlan with an address", fmt(ap, "ms", 2), "<= 2 ms", verdict(ap["median"] <= 2))
         )
+    rows += kernels.rows(results.get("kernels", {}))
     return rows
 
 
@@ -735,7 +738,7 @@ def dump_json(results: dict[str, Any]) -> str:
     return re.sub(r"\[\s*([-0-9.eE,\s]*?)\s*\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text) + "\n"
 
 
-SECTIONS = ("build", "latency", "burst", "startup", "scale", "suite", "efficiency", "live")
+SECTIONS = ("build", "latency", "burst", "startup", "scale", "suite", "efficiency", "live", "kernels")
 
 
 def calibration_ms() -> float:
@@ -826,6 +829,8 @@ def main(argv: list[str] | None = None) -> int:
                         results[name] = bench_efficiency(args)
                     elif name == "live":
                         results[name] = bench_live(args, settle)
+                    elif name == "kernels":  # benchmarks/kernels.py: UML boot, suite per kernel, matrix
+                        results[name] = kernels.bench_kernels(args.reps or (1 if args.quick else 3), not args.quick)
     finally:
         settle.close()
     results["meta"]["loadavg_end"] = os.getloadavg()

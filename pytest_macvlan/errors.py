@@ -55,3 +55,7 @@ class ChangeError(BuildError):
     def __init__(self, entry: str, errno: int, message: str, extack: str = "") -> None:
         self.extack = extack
         super().__init__(entry, errno, message)
+
+
+class RunnerError(MacvlanError):
+    """A kernel lane could not be prepared or run (fetch, unpack, boot); the message says what to do."""

@@ -6,14 +6,14 @@ pytest_plugins = ["pytester"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``slow`` run only when a ``-m`` expression is given (``-m slow``,
+    """Tests marked ``slow`` (or ``crosscheck``) run only when a ``-m`` expression is given (``-m slow``,
     ``-m "slow or not slow"``); a plain run deselects them."""
     if config.option.markexpr:
         return
-    slow = [item for item in items if item.get_closest_marker("slow")]
+    slow = [item for item in items if item.get_closest_marker("slow") or item.get_closest_marker("crosscheck")]
     if slow:
         config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        items[:] = [item for item in items if item not in slow]
 
 
 @pytest.fixture

@@ -236,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="a kept topology's id, one of its namespaces, or a run id")
     p.add_argument("--all", action="store_true", help="every kept topology (and stray pmv- names in /run/netns)")
     p.set_defaults(func=cmd_down)
+
+    from pytest_macvlan.runner.cli import add_parsers  # kernel lanes: `kernel ...`, `matrix`
+
+    add_parsers(sub, EPILOG)
     return parser
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_macvlan.kernel import firewall
 from pytest_macvlan.kernel.featurenames import DESCRIPTIONS
 
 CACHE_DIR = Path("/run/pytest-macvlan")
@@ -31,6 +32,8 @@ class Features:
     kernel: str
     have: frozenset[str]
     missing: dict[str, str] = field(default_factory=dict)  # feature -> why (the kernel's error)
+    #: The iptables backend that works here: nft, legacy or none (kernel/firewall.py).
+    firewall: str = "none"
 
     def has(self, feature: str) -> bool:
         """Does this kernel have ``feature`` (a name of :data:`~.featurenames.DESCRIPTIONS`)?"""
@@ -48,7 +51,7 @@ class Features:
     def header(self) -> str:
         """One line for the report header: each feature, ``-name`` where it is missing."""
         order = [n for n in DESCRIPTIONS if n in self.have or n in self.missing]
-        return " ".join(n if n in self.have else f"-{n}" for n in order)
+        return " ".join(n if n in self.have else f"-{n}" for n in order) + f"; firewall: {self.firewall}"
 
 
 # -- probing ----------------------------------------------------------------------------------
@@ -111,17 +114,21 @@ def probe() -> Features:
         for feature, argv in (
             ("netem", ["tc", "qdisc", "add", "dev", "p0", "root", "netem", "delay", "1ms"]),
             ("nftables", ["nft", "add", "table", "inet", "pytest_macvlan_probe"]),
-            ("iptables", ["iptables", "-w", "-n", "-L", "FORWARD"]),
         ):
             ok, why = _tool(fd, argv)
             if ok:
                 have.add(feature)
             else:
                 missing[feature] = why
+        backend, why = firewall.probe(lambda argv: _tool(fd, argv))
+        if backend == firewall.NONE:
+            missing["iptables"] = why
+        else:
+            have.add("iptables")
     finally:
         rtnl.close()
         os.close(fd)
-    return Features(platform.release(), frozenset(have), missing)
+    return Features(platform.release(), frozenset(have), missing, backend)
 
 
 def _tap(fd: int) -> tuple[bool, str]:
@@ -174,6 +181,11 @@ def _boot_id() -> str:
         return "unknown"
 
 
+def known() -> Features | None:
+    """The features probed already (this session), without probing: None if they were not."""
+    return _session
+
+
 def get(*, refresh: bool = False) -> Features:
     """The probed features: from this session, from the per-boot cache, or probed now."""
     global _session
@@ -183,7 +195,7 @@ def get(*, refresh: bool = False) -> Features:
     if not refresh:
         try:
             data = json.loads(path.read_text())
-            _session = Features(data["kernel"], frozenset(data["have"]), dict(data["missing"]))
+            _session = Features(data["kernel"], frozenset(data["have"]), dict(data["missing"]), str(data["firewall"]))
             return _session
         except (OSError, ValueError, KeyError):
             pass

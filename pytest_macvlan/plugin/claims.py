@@ -195,7 +195,14 @@ FRAMES_SHOWN = 100
 
 
 def firewall() -> str:
-    """``nft`` or ``legacy`` (the iptables backend installed), or ``none``."""
+    """``nft`` or ``legacy``: the iptables backend this kernel takes, as the feature probe found
+    it (the one the builder uses); before any probe, the backend installed as ``iptables``; or
+    ``none``."""
+    from pytest_macvlan.kernel import features
+
+    probed = features.known()
+    if probed is not None:
+        return probed.firewall
     exe = shutil.which("iptables")
     if exe is None:
         return "none"

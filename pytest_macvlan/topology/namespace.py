@@ -16,10 +16,10 @@ from typing import Protocol
 
 from pytest_macvlan.capture.sniffer import Capture
 from pytest_macvlan.errors import ChangeError
+from pytest_macvlan.kernel import features, firewall, queries
 from pytest_macvlan.kernel import nsworker as netns
 from pytest_macvlan.kernel import ping as pingmod
 from pytest_macvlan.kernel import processes as proc
-from pytest_macvlan.kernel import queries
 from pytest_macvlan.kernel.changes import FDB_STATES, fdb_entry, route
 from pytest_macvlan.kernel.messages import add_neigh
 from pytest_macvlan.kernel.records import (
@@ -370,8 +370,9 @@ class Netns:
         return Membership(self, ip_address(group), self.link(dev))
 
     def iptables(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``iptables -w ARGS`` inside this namespace (raises with iptables' message on failure)."""
-        return self.run("iptables", "-w", *args)
+        """``iptables -w ARGS`` inside this namespace, with the backend this kernel takes (nft or
+        legacy; raises with iptables' message on failure)."""
+        return self.run(*firewall.iptables_argv(features.get().firewall), *args)
 
     def sysctl(self, key: str, value: str | int | None = None) -> str:
         """Read (or write, then read) a ``net.*`` sysctl of this namespace, in one job inside it."""

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 
-from pytest_macvlan.errors import BuildError
+from pytest_macvlan.errors import BuildError, KernelFeatureError
+from pytest_macvlan.kernel import features, firewall
 from pytest_macvlan.kernel import processes as proc
 from pytest_macvlan.spec.namespaces import split_table
 
@@ -115,3 +116,13 @@ def iptables_restore_text(rules: Sequence[tuple[str, ...]]) -> str:
             line = " ".join(_restore_quote(a) for a in args)
         tables.setdefault(table or "filter", []).append(line)
     return "".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in tables.items())
+
+
+def restore_argv(entry: str) -> list[str]:
+    """``iptables-restore`` of the backend this kernel takes (nft or legacy, kernel/firewall.py);
+    :class:`KernelFeatureError` (feature ``iptables``) naming ``entry`` when none works."""
+    found = features.get()
+    if found.firewall == firewall.NONE:
+        why = found.missing.get("iptables", "no iptables backend works")
+        raise KernelFeatureError(entry, 0, f"no iptables backend works here: {why}", "iptables")
+    return firewall.restore_argv(found.firewall)
