@@ -1,6 +1,6 @@
 """pytest-macvlan benchmarks: ``.venv/bin/python benchmarks/run.py [--quick] [--json out.json] [--only A,B]``.
 
-Sections (README.md, "Performance", says what each measures and the targets):
+Sections (docs/performance.md says what each measures and the targets):
 
 - ``build``: build and teardown of every ``scenarios/*.toml`` through the plugin, against the
   same topology built by generated ``ip -batch`` scripts (``benchmarks/ipbatch.py``), alternated

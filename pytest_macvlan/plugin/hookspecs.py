@@ -25,5 +25,5 @@ def pytest_macvlan_teardown(node: pytest.Item | pytest.Collector, lab: NetLab) -
     """``node``'s lab is about to be torn down; its topologies and captures are still alive.
 
     For a test item, the reports of its phases so far are in
-    ``node.stash[pytest_macvlan.plugin.REPORTS_KEY]`` (``{"setup": report, "call": report}``).
+    ``node.stash[pytest_macvlan.plugin.core.REPORTS_KEY]`` (``{"setup": report, "call": report}``).
     """

@@ -152,10 +152,11 @@ def test_every_scenario_has_a_picture(path: Path) -> None:
 
 @needs_dot
 def test_the_readme_picture_is_the_vepa_scenario_as_it_is() -> None:
-    """docs/img/vepa.svg shows scenarios/vepa.toml as it is now (regenerate it with
+    """docs/img/vepa.svg (in docs/plugin.md) shows scenarios/vepa.toml as it is now (regenerate it with
     ``pytest-macvlan show scenarios/vepa.toml --svg docs/img/vepa.svg``)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "](docs/img/vepa.svg)" in readme and "](docs/img/claims-page.png)" in readme
+    plugin_page = (ROOT / "docs" / "plugin.md").read_text(encoding="utf-8")
+    assert "](img/vepa.svg)" in plugin_page and "](docs/img/claims-page.png)" in readme
     assert (ROOT / "docs" / "img" / "claims-page.png").stat().st_size > 10_000
 
     def texts(svg: str) -> list[str]:
