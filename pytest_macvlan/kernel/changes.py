@@ -162,7 +162,7 @@ def address(index: int, addr: IPv4Interface | Any, entry: str, *, add: bool = Tr
 
 
 def route(route: RouteSpec, oif: int | None, *, add: bool = True, table: int = RT_TABLE_MAIN) -> Request:
-    """``ip route add|del``; ``add_route`` with a table and a delete."""
+    """``ip route add|del TO [via VIA] [dev OIF] [metric M] [table T]``: the one route encoder."""
     net = route.to
     family = _family(net.version)
     scope = RT_SCOPE_UNIVERSE if route.via is not None else RT_SCOPE_LINK

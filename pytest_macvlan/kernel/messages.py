@@ -1,28 +1,35 @@
-"""Netlink messages for each thing a spec asks for, encoded directly with :mod:`struct`.
+"""Netlink messages that create links, encoded directly with :mod:`struct`: one encoder per message.
 
 Pure functions: they build messages and touch nothing. Interface indexes are chosen by the
 builder (the namespaces are new, so every index is free), which lets a whole topology be
 sent to the kernel without waiting for one answer before writing the next request.
 
-The few message types a build sends (``RTM_NEWLINK``, ``RTM_NEWADDR``, ``RTM_NEWROUTE``,
-``RTM_NEWNEIGH``) are packed here with ``struct``: pyroute2's generic encoder costs tens of
-microseconds per message, which is most of a build's user-space time. The bytes are the same
-(``tests/test_requests.py`` checks them against pyroute2's encoding). :func:`new_link`, used
-only to probe the kernel's features, still encodes with pyroute2 (imported when called).
+Where each rtnetlink message is encoded (the one home of rtnetlink is ``kernel/``):
+
+- here: ``RTM_NEWLINK`` (create a link of any kind, set up/master/mtu, bridge port options) and
+  ``RTM_NEWNEIGH``;
+- :mod:`.changes`: what run-time changes and fragments add (``RTM_NEWADDR``/``RTM_DELADDR``,
+  ``RTM_NEWROUTE``/``RTM_DELROUTE``, FDB entries, bridge VLANs, ``RTM_DELLINK``, changes of a
+  link's type options); the builder uses the same encoders;
+- :mod:`.rtnl`: the transport, the header, and every constant; :mod:`.ifla`, the attribute
+  numbers of the link kinds;
+- pyroute2: only :func:`new_link`, the feature probe's breadth of link kinds (imported when
+  called).
+
+Hand-packed because it was measured: pyroute2's generic encoder costs tens of microseconds per
+message, which was most of a build's user-space time (benchmarks/, "build"). The bytes are the
+same as pyroute2's (``tests/unit/test_requests.py``), and what the kernel makes of them is read
+back with iproute2 (``tests/kernel/test_messages_roundtrip.py``).
 """
 
 from __future__ import annotations
 
 import socket
-from ipaddress import IPv4Interface
 from typing import Any
 
 from pytest_macvlan.kernel import ifla as k
 from pytest_macvlan.kernel.rtnl import (
     CREATE,
-    IFA_ADDRESS,
-    IFA_LOCAL,
-    IFADDRMSG,
     IFF_PROMISC,
     IFF_UP,
     IFINFOMSG,
@@ -52,20 +59,8 @@ from pytest_macvlan.kernel.rtnl import (
     NLM_F_CREATE,
     NLM_F_REPLACE,
     NUD_PERMANENT,
-    RT_SCOPE_LINK,
-    RT_SCOPE_UNIVERSE,
-    RT_TABLE_MAIN,
-    RTA_DST,
-    RTA_GATEWAY,
-    RTA_OIF,
-    RTA_PRIORITY,
-    RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWNEIGH,
-    RTM_NEWROUTE,
-    RTMSG,
-    RTN_UNICAST,
-    RTPROT_BOOT,
     U16,
     U32,
     VETH_INFO_PEER,
@@ -82,7 +77,6 @@ from pytest_macvlan.spec.model import (
     VLAN_PROTOCOLS,
     IPAddress,
     LinkSpec,
-    RouteSpec,
 )
 
 
@@ -298,31 +292,6 @@ def new_link(
 
 def _family(version: int) -> int:
     return socket.AF_INET if version == 4 else socket.AF_INET6
-
-
-def add_address(index: int, addr: IPv4Interface | Any, entry: str) -> Request:
-    """``ip addr add ADDR dev INDEX``."""
-    family = _family(addr.version)
-    body = IFADDRMSG.pack(family, addr.network.prefixlen, 0, 0, index)
-    body += _ip(IFA_LOCAL, family, addr.ip) + _ip(IFA_ADDRESS, family, addr.ip)
-    return Request(Message(RTM_NEWADDR, CREATE, body), entry)
-
-
-def add_route(route: RouteSpec, oif: int | None) -> Request:
-    """``ip route add TO [via VIA] [dev OIF] [metric M]``."""
-    net = route.to
-    family = _family(net.version)
-    scope = RT_SCOPE_UNIVERSE if route.via is not None else RT_SCOPE_LINK
-    body = RTMSG.pack(family, net.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, scope, RTN_UNICAST, 0)
-    if net.prefixlen:
-        body += _ip(RTA_DST, family, net.network_address)
-    if route.via is not None:
-        body += _ip(RTA_GATEWAY, family, route.via)
-    if oif is not None:
-        body += _u32(RTA_OIF, oif)
-    if route.metric is not None:
-        body += _u32(RTA_PRIORITY, route.metric)
-    return Request(Message(RTM_NEWROUTE, CREATE, body), route.entry)
 
 
 def add_neigh(index: int, to: IPAddress, lladdr: str, entry: str) -> Request:

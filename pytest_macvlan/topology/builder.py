@@ -36,9 +36,9 @@ from pytest_macvlan.errors import BuildError
 from pytest_macvlan.kernel import nsworker as nsmod
 from pytest_macvlan.kernel import processes as proc
 from pytest_macvlan.kernel import queries, tap
-from pytest_macvlan.kernel.changes import address, bridge_vlan, change_link, delete_link, fdb_entry
+from pytest_macvlan.kernel.changes import address, bridge_vlan, change_link, delete_link, fdb_entry, route
 from pytest_macvlan.kernel.features import feature_of_kind
-from pytest_macvlan.kernel.messages import add_neigh, add_route, bridge_port, create_link, link_up, set_link
+from pytest_macvlan.kernel.messages import add_neigh, bridge_port, create_link, link_up, set_link
 from pytest_macvlan.kernel.rtnl import LinkInfo, RtnlSocket
 from pytest_macvlan.spec.fragment import Delta
 from pytest_macvlan.spec.model import LinkRef, LinkSpec, NetnsSpec, TopologySpec
@@ -344,9 +344,9 @@ class _Builder(Readiness):
     def routes(self, namespaces: Iterable[NetnsSpec]) -> list[Step]:
         out: list[Step] = []
         for ns in namespaces:
-            for route in ns.routes:
-                oif = self.index[LinkRef(ns.name, route.dev)] if route.dev else None
-                out.append(Step(ns.name, add_route(route, oif)))
+            for r in ns.routes:
+                oif = self.index[LinkRef(ns.name, r.dev)] if r.dev else None
+                out.append(Step(ns.name, route(r, oif)))
         return out
 
     def neighbours(self) -> list[Step]:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from pytest_macvlan.kernel.changes import address
+from pytest_macvlan.kernel.changes import route as route_request
 from pytest_macvlan.kernel.messages import (
-    add_address,
     add_neigh,
-    add_route,
     bridge_port,
     create_link,
     link_up,
@@ -171,7 +171,7 @@ def test_address(text: str) -> None:
     msg["attrs"] = [("IFA_LOCAL", str(addr.ip)), ("IFA_ADDRESS", str(addr.ip))]
     msg["header"]["type"] = 20
     msg["header"]["flags"] = NLM_F_CREATE | NLM_F_EXCL
-    same(add_address(7, addr, "x"), msg)
+    same(address(7, addr, "x"), msg)
 
 
 @pytest.mark.parametrize(
@@ -209,7 +209,7 @@ def test_route(to: str, via: str | None, oif: int | None, metric: int | None) ->
     msg["attrs"] = attrs
     msg["header"]["type"] = 24
     msg["header"]["flags"] = NLM_F_CREATE | NLM_F_EXCL
-    same(add_route(route, oif), msg)
+    same(route_request(route, oif), msg)
 
 
 @pytest.mark.parametrize("to", ["192.168.9.3", "2001:db8::3"])
