@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import errno
 import socket
-import subprocess
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from ipaddress import ip_interface
-from typing import Protocol
 
 from pytest_macvlan.capture.send import Sendable, all_raw, frames_bytes
 from pytest_macvlan.capture.sniffer import DEFAULT_RCVBUF, Capture, open_packet_socket, open_send_socket
@@ -20,47 +18,10 @@ from pytest_macvlan.kernel import queries
 from pytest_macvlan.kernel.changes import address, bridge_vlan, change_link, delete_link, kind_data
 from pytest_macvlan.kernel.messages import bridge_port, set_link
 from pytest_macvlan.kernel.records import Address, LinkState
-from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP, Request, RtnlSocket
+from pytest_macvlan.kernel.rtnl import IFF_LOWER_UP
 from pytest_macvlan.spec.model import BOND_MODES, IPVLAN_MODES, MACVLAN_MODES, PORT_FLAGS, LinkSpec
+from pytest_macvlan.topology.host import Host
 from pytest_macvlan.wait import check_timeout, wait_until
-
-
-class Host(Protocol):
-    """What a :class:`Link` needs of the namespace it is in."""
-
-    name: str
-    fd: int
-    rtnl: RtnlSocket
-
-    def check_open(self) -> None:
-        """Raise ``ClosedError`` once the topology is torn down."""
-
-    def change(self, requests: list[Request]) -> None:
-        """Send ``requests``; raise ``ChangeError`` with the kernel's errno and text."""
-
-    def link(self, name: str) -> Link:
-        """A handle on another link of this namespace."""
-
-    def name_of(self, index: int | None) -> str | None:
-        """The name of the link with this index here."""
-
-    def sibling(self, name: str) -> Host:
-        """Another namespace of the same topology."""
-
-    def moved(self, link: Link, old: str) -> None:
-        """``link`` (known as ``old``/name) is now in this namespace, or gone if deleted."""
-
-    def on_teardown(self, what: str, fn: Callable[[], object]) -> None:
-        """Undo ``fn`` when the topology is torn down."""
-
-    def keep_capture(self, cap: Capture) -> None:
-        """Keep ``cap`` with the topology's captures (a failing test shows them)."""
-
-    def run(
-        self, *argv: str, check: bool = True, timeout: float = 10.0, input: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """Run a program in this namespace."""
-
 
 _UNSET: object = object()
 
@@ -75,7 +36,7 @@ class Link:
     """
 
     def __init__(self, netns: Host, name: str, ifindex: int, spec: LinkSpec | None = None) -> None:
-        self.netns = netns
+        self._host = netns  # where the link was last seen; the ``netns`` property checks it
         self.name = name
         self.ifindex = ifindex
         self._spec = spec
@@ -95,17 +56,40 @@ class Link:
 
     @property
     def ref(self) -> str:
-        return f"{self.netns.name}/{self.name}"
+        return f"{self._host.name}/{self.name}"
 
     # -- live state ----------------------------------------------------------------------------
 
     def state(self) -> LinkState:
-        """This link as the kernel reports it now (decoded: mode ``"private"``, operstate ``"UP"``)."""
-        self.netns.check_open()
-        state = queries.get_link(self.netns.rtnl, self.ifindex)
+        """This link as the kernel reports it now (decoded: mode ``"private"``, operstate ``"UP"``).
+
+        A link that a program moved to another namespace of the topology (``ip link set NAME
+        netns NS``) is followed there, by its name: the handle's ``netns`` changes with it."""
+        self._host.check_open()
+        state = queries.get_link(self._host.rtnl, self.ifindex)
         if state is None:
-            raise LookupError(f"link {self.ref} no longer exists (ifindex {self.ifindex})")
+            state = self._follow()
         return state
+
+    def _follow(self) -> LinkState:
+        """Find the link, gone from where it was, in another namespace of the topology."""
+        found = [(ns, s) for ns in self._host.others() if (s := queries.get_link(ns.rtnl, name=self.name))]
+        if len(found) != 1:
+            where = "in no namespace of the topology" if not found else "in several namespaces: cannot tell which"
+            raise LookupError(
+                f"link {self.ref} no longer exists (ifindex {self.ifindex}); a link {self.name} is {where}"
+            )
+        (target, state), old = found[0], self._host.name
+        self._close_tx()
+        self._host, self.ifindex = target, state.index
+        target.moved(self, old)
+        return state
+
+    @property
+    def netns(self) -> Host:
+        """The namespace the link is in now (the kernel is asked: a program may have moved it)."""
+        self.state()
+        return self._host
 
     info = state
 
@@ -156,7 +140,7 @@ class Link:
     @property
     def master(self) -> str | None:
         """The name of the bridge, bond or vrf this link is enslaved to (None if none)."""
-        return self.netns.name_of(self.state().master)
+        return self._host.name_of(self.state().master)
 
     @property
     def port(self) -> Mapping[str, int | str]:
@@ -167,22 +151,22 @@ class Link:
     @property
     def addresses(self) -> list[Address]:
         """The link's addresses now (IPv4 and IPv6, with DAD flags: ``tentative``, ``dadfailed``)."""
-        self.netns.check_open()
-        return queries.addresses(self.netns.rtnl, self.ifindex)
+        self._host.check_open()
+        return queries.addresses(self._host.rtnl, self.ifindex)
 
     @property
     def ipv4(self) -> str | None:
         """The link's first IPv4 address now, without the prefix (None if it has none)."""
-        self.netns.check_open()
-        for a in queries.addresses(self.netns.rtnl, self.ifindex, 4):
+        self._host.check_open()
+        for a in queries.addresses(self._host.rtnl, self.ifindex, 4):
             return str(a.address)
         return None
 
     @property
     def ipv6(self) -> str | None:
         """The link's first global IPv6 address now (a link-local one if it has no other), or None."""
-        self.netns.check_open()
-        found = queries.addresses(self.netns.rtnl, self.ifindex, 6)
+        self._host.check_open()
+        found = queries.addresses(self._host.rtnl, self.ifindex, 6)
         for a in found:
             if a.scope == "global":
                 return str(a.address)
@@ -253,7 +237,7 @@ class Link:
             elif isinstance(master, Link):
                 master_index = master.ifindex
             else:
-                master_index = self.netns.link(str(master)).ifindex
+                master_index = self._host.link(str(master)).ifindex
         shown: dict[str, object] = {"address": address, "mtu": mtu, "mode": mode, "up": up, "promisc": promisc}
         shown |= {"allmulticast": allmulticast, "master": None if master is _UNSET else master or "none"}
         parts = [f"{k} {v}" for k, v in shown.items() if v is not None]
@@ -271,7 +255,7 @@ class Link:
             names = " ".join(f"{k} {'on' if v else 'off'}" for k, v in flags.items())
             requests.append(bridge_port(self.ifindex, f"{self.ref}: bridge link set {names}", **flags))
         if requests:
-            self.netns.change(requests)
+            self._host.change(requests)
 
     def set_type(self, **options: object) -> None:
         """``ip link set NAME type KIND OPTION VALUE...``: the options of
@@ -279,11 +263,11 @@ class Link:
         kind = self.kind
         data = kind_data(kind, dict(options))
         shown = " ".join(f"{k} {v}" for k, v in options.items())
-        self.netns.change([change_link(self.ifindex, f"{self.ref}: set type {kind} {shown}", kind=kind, data=data)])
+        self._host.change([change_link(self.ifindex, f"{self.ref}: set type {kind} {shown}", kind=kind, data=data)])
 
     def set_up(self, up: bool = True) -> None:
         """``ip link set NAME up`` (or down)."""
-        self.netns.change([set_link(self.ifindex, f"set {self.ref} {'up' if up else 'down'}", up=up)])
+        self._host.change([set_link(self.ifindex, f"set {self.ref} {'up' if up else 'down'}", up=up)])
 
     def set_down(self) -> None:
         """``ip link set NAME down``."""
@@ -291,30 +275,30 @@ class Link:
 
     def set_hairpin(self, on: bool) -> None:
         """``bridge link set dev NAME hairpin on|off`` (the link must be a bridge port)."""
-        self.netns.change([bridge_port(self.ifindex, f"{self.ref}: hairpin {on}", hairpin=on)])
+        self._host.change([bridge_port(self.ifindex, f"{self.ref}: hairpin {on}", hairpin=on)])
 
     def add_address(self, addr: str, *, nodad: bool = False) -> None:
         """``ip addr add ADDR/PREFIX dev NAME [nodad]``."""
         iface = ip_interface(addr)
         if "/" not in addr:
             raise ValueError(f"address {addr!r} needs a prefix length (like 192.168.9.2/24)")
-        self.netns.change([address(self.ifindex, iface, f"{self.ref}: addr add {addr}", nodad=nodad)])
+        self._host.change([address(self.ifindex, iface, f"{self.ref}: addr add {addr}", nodad=nodad)])
 
     def del_address(self, addr: str) -> None:
         """``ip addr del ADDR/PREFIX dev NAME``."""
         iface = ip_interface(addr)
-        self.netns.change([address(self.ifindex, iface, f"{self.ref}: addr del {addr}", add=False)])
+        self._host.change([address(self.ifindex, iface, f"{self.ref}: addr del {addr}", add=False)])
 
     def add_vlan(self, vid: int, *, pvid: bool = False, untagged: bool = False) -> None:
         """``bridge vlan add dev NAME vid VID [pvid] [untagged]`` (``self`` when this is the bridge)."""
         own = self.kind == "bridge"
         what = f"{self.ref}: bridge vlan add vid {vid}{' pvid' if pvid else ''}{' untagged' if untagged else ''}"
-        self.netns.change([bridge_vlan(self.ifindex, vid, what, pvid=pvid, untagged=untagged, own=own)])
+        self._host.change([bridge_vlan(self.ifindex, vid, what, pvid=pvid, untagged=untagged, own=own)])
 
     def del_vlan(self, vid: int) -> None:
         """``bridge vlan del dev NAME vid VID``."""
         own = self.kind == "bridge"
-        self.netns.change(
+        self._host.change(
             [bridge_vlan(self.ifindex, vid, f"{self.ref}: bridge vlan del vid {vid}", own=own, add=False)]
         )
 
@@ -322,53 +306,53 @@ class Link:
         """``ip link set NAME netns NS``: into another namespace of the topology. This handle
         follows the link (its index there may differ); returns it. As with ``ip``, the kernel
         brings a moved link down and it keeps no addresses: ``set(up=True)`` it there."""
-        target = self.netns.sibling(to) if isinstance(to, str) else to
-        if target is self.netns:
+        target = self._host.sibling(to) if isinstance(to, str) else to
+        if target is self._host:
             return self
         target.check_open()
-        self.netns.change([change_link(self.ifindex, f"{self.ref}: set netns {target.name}", netns_fd=target.fd)])
+        self._host.change([change_link(self.ifindex, f"{self.ref}: set netns {target.name}", netns_fd=target.fd)])
         self._close_tx()
         state = queries.get_link(target.rtnl, name=self.name)
         if state is None:
             raise LookupError(f"{self.ref} was moved to {target.name} but is not there")
-        old = self.netns.name
-        self.netns, self.ifindex = target, state.index
+        old = self._host.name
+        self._host, self.ifindex = target, state.index
         target.moved(self, old)
         return self
 
     def delete(self) -> None:
         """``ip link del NAME`` (a veth's peer goes with it). The handle is unusable afterwards."""
-        self.netns.change([delete_link(self.ifindex, f"{self.ref}: delete")])
+        self._host.change([delete_link(self.ifindex, f"{self.ref}: delete")])
         self._close_tx()
-        self.netns.moved(self, "")
+        self._host.moved(self, "")
 
     # -- frames ----------------------------------------------------------------------------
 
     def sniff(self, rcvbuf: int = DEFAULT_RCVBUF) -> Capture:
         """A capture of every frame this link sends or receives, ready when returned."""
-        self.netns.check_open()
+        self._host.check_open()
         try:
-            sock = open_packet_socket(self.netns.fd, self.name, rcvbuf)
+            sock = open_packet_socket(self._host.fd, self.name, rcvbuf)
         except OSError as exc:
             raise OSError(exc.errno, f"{self.ref}: cannot sniff: {exc.strerror}{_gone(exc)}") from None
         cap = Capture(self.ref, sock)
-        self.netns.keep_capture(cap)
-        self.netns.on_teardown(f"close capture on {self.ref}", cap.close)
+        self._host.keep_capture(cap)
+        self._host.on_teardown(f"close capture on {self.ref}", cap.close)
         return cap
 
     def send(self, frames: Sendable | Iterable[Sendable]) -> int:
         """Send scapy packets or raw frames out of this link; returns how many were sent."""
-        self.netns.check_open()
+        self._host.check_open()
         if all_raw(frames):  # nothing to fill in: no need to ask the kernel
             datas = frames_bytes(frames, "", None, self.ref)
         else:  # sources come from the link as it is now (a program may have changed its MAC)
             datas = frames_bytes(frames, self.mac, self.ipv4, self.ref)
         if self._tx is None:
             try:
-                self._tx = open_send_socket(self.netns.fd, self.name)
+                self._tx = open_send_socket(self._host.fd, self.name)
             except OSError as exc:
                 raise OSError(exc.errno, f"{self.ref}: cannot send: {exc.strerror}{_gone(exc)}") from None
-            self.netns.on_teardown(f"close send socket on {self.ref}", self._close_tx)
+            self._host.on_teardown(f"close send socket on {self.ref}", self._close_tx)
         send = self._tx.send
         try:
             for data in datas:

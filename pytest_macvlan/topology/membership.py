@@ -7,7 +7,8 @@ import struct
 from ipaddress import IPv4Address, IPv6Address
 
 from pytest_macvlan.kernel import nsworker as netns
-from pytest_macvlan.topology.links import Host, Link
+from pytest_macvlan.topology.host import Host
+from pytest_macvlan.topology.links import Link
 
 
 class Membership:

@@ -54,6 +54,11 @@ class Owner(Protocol):
         """Undo ``fn`` (LIFO) when the topology is torn down."""
 
     @property
+    def namespaces(self) -> list[Netns]:
+        """Every namespace of the topology."""
+        ...
+
+    @property
     def supervisor(self) -> proc.Supervisor:
         """The PID namespace of the topology's programs."""
         ...
@@ -103,6 +108,10 @@ class Netns:
     def sibling(self, name: str) -> Netns:
         """Another namespace of the same topology."""
         return self.topology.netns(name)
+
+    def others(self) -> list[Netns]:
+        """The topology's other namespaces."""
+        return [ns for ns in self.topology.namespaces if ns is not self]
 
     def moved(self, link: Link, old: str) -> None:
         """``link``, known as ``old/NAME`` until now, is in this namespace now (``old`` empty: deleted)."""

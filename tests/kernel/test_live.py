@@ -479,3 +479,20 @@ def test_vlan_filtering_entries_and_8021ad(netlab: PytestLab) -> None:
     assert (q1.vlan_id, q1.vlan_protocol) == (100, "802.1ad")
     h.link("v1").add_vlan(30)
     assert any(v.vid == 30 for v in h.bridge_vlans() if v.index == v1)
+
+
+def test_a_link_a_program_moves_is_followed_by_its_handle(netlab: PytestLab) -> None:
+    """``Link.netns`` asks the kernel: after ``ip link set v1 netns B`` run by a program, the handle
+    is the one ``B`` gives out, and it reads the link there (its MAC survived the move)."""
+    topo = netlab.build(
+        {"netns": {"a": {"link": {"v1": {"type": "veth", "peer": {"name": "v2", "netns": "c"}}}}, "b": {}, "c": {}}}
+    )
+    v1 = topo.link("a/v1")
+    mac = v1.mac
+    topo["a"].run("ip", "link", "set", "v1", "netns", topo["b"].path)
+    assert v1.netns is topo["b"] and v1.ref == "b/v1"
+    assert v1.mac == mac and topo.link("b/v1") is v1
+    assert "v1" not in [link.name for link in topo["a"].links()]
+    topo["b"].run("ip", "link", "del", "v1")
+    with pytest.raises(LookupError, match="no longer exists"):
+        _ = v1.mac
