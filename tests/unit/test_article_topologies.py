@@ -7,7 +7,6 @@ checked to say what the table says it says.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,24 +14,7 @@ import pytest
 from pytest_macvlan.spec.model import LinkRef, TopologySpec
 from pytest_macvlan.spec.parse import load_spec
 from pytest_macvlan.topology.diagram import render
-
-REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = REPO / "scenarios"
-
-
-def article_path() -> Path:
-    """``../shared/article/macvlan-article.txt`` relative to the repository; from a git worktree,
-    relative to its main checkout too."""
-    tail = Path("shared", "article", "macvlan-article.txt")
-    candidates = [REPO.parent / tail]
-    dotgit = REPO / ".git"
-    if dotgit.is_file():  # a worktree: "gitdir: MAIN/.git/worktrees/NAME"
-        gitdir = Path(dotgit.read_text(encoding="utf-8").split(":", 1)[1].strip())
-        candidates.append(gitdir.parent.parent.parent.parent / tail)
-    return next((c for c in candidates if c.exists()), candidates[0])
-
-
-ARTICLE = article_path()
+from tests.support.article import ARTICLE, SCENARIOS
 
 # (spec, what, expected, article line, text on that line)
 # what: "ns/link kind|parent|mode|vlan|addr|promisc|master|hairpin|peer", "ns route", "ns iptables"
