@@ -208,7 +208,7 @@ class Netns:
 
     def _handle(self, state: LinkState) -> Link:
         cached = self._links.get(state.name)
-        if cached is not None and cached.ifindex == state.index and cached.netns is self:
+        if cached is not None and cached.ifindex == state.index and cached.ref == f"{self.name}/{state.name}":
             return cached
         spec = cached.spec if cached is not None and cached.declared else None
         link = self._links[state.name] = Link(self, state.name, state.index, spec)
