@@ -7,6 +7,7 @@ behind the plugin's back.
 
 from __future__ import annotations
 
+import copy
 import errno
 from typing import Any
 
@@ -242,21 +243,8 @@ def test_ipv6_build_returns_after_dad_and_ping6_works_at_once(topology: Topology
 
 
 def test_duplicate_ipv6_address_fails_the_build_naming_it(netlab: PytestLab) -> None:
-    spec: dict[str, Any] = {
-        "netns": {
-            "a": {
-                "ipv6": True,
-                "link": {
-                    "v0": {
-                        "type": "veth",
-                        "addr": ["2001:db8::2/64"],
-                        "peer": {"name": "v0", "netns": "b", "addr": ["2001:db8::2/64"]},
-                    }
-                },
-            },
-            "b": {"ipv6": True},
-        }
-    }
+    spec: dict[str, Any] = copy.deepcopy(IPV6)  # the same pair, both ends with one address
+    spec["netns"]["a"]["link"]["v0"]["peer"]["addr"] = ["2001:db8::2/64"]
     with pytest.raises(BuildError) as info:
         netlab.build(spec)
     assert "2001:db8::2/64" in str(info.value) and "duplicate address detection failed" in str(info.value)
