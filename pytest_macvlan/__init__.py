@@ -2,7 +2,7 @@
 
 ``pytest -p pytest_macvlan`` loads the plugin (:mod:`pytest_macvlan.plugin`) through
 ``pytest_plugins`` below. Names are imported lazily, so loading the plugin costs little and
-imports neither pyroute2 nor scapy until a topology is built.
+imports no scapy until a frame is built or dissected (and never pyroute2).
 """
 
 from __future__ import annotations

@@ -56,36 +56,47 @@ class Features:
 
 # -- probing ----------------------------------------------------------------------------------
 
-_LINKS: list[tuple[str, str, dict[str, Any], str | None]] = [
-    # (feature, kind, IFLA_INFO_DATA attrs, parent: None or "p0"/"p1"/"p2")
-    ("bridge", "bridge", {}, None),
-    ("vlan_filtering", "bridge", {"IFLA_BR_VLAN_FILTERING": 1}, None),
-    ("macvlan:private", "macvlan", {"IFLA_MACVLAN_MODE": 1}, "p0"),
-    ("macvlan:vepa", "macvlan", {"IFLA_MACVLAN_MODE": 2}, "p0"),
-    ("macvlan:bridge", "macvlan", {"IFLA_MACVLAN_MODE": 4}, "p0"),
-    ("macvlan:source", "macvlan", {"IFLA_MACVLAN_MODE": 16}, "p0"),
-    ("macvlan:passthru", "macvlan", {"IFLA_MACVLAN_MODE": 8}, "p2"),
-    ("8021q", "vlan", {"IFLA_VLAN_ID": 11}, "p0"),
-    ("8021ad", "vlan", {"IFLA_VLAN_ID": 12, "IFLA_VLAN_PROTOCOL": 0x88A8}, "p0"),
-    ("ipvlan", "ipvlan", {"IFLA_IPVLAN_MODE": 0}, "p1"),
-    ("macvtap", "macvtap", {"IFLA_MACVLAN_MODE": 4}, "p0"),
-    ("vxlan", "vxlan", {"IFLA_VXLAN_ID": 42, "IFLA_VXLAN_PORT": 4789}, None),
-    ("bond", "bond", {}, None),
-    ("vrf", "vrf", {"IFLA_VRF_TABLE": 10}, None),
-    ("dummy", "dummy", {}, None),
+_LINKS: list[tuple[str, dict[str, Any], str | None]] = [
+    # (feature, LinkSpec fields, parent: None or "p0"/"p1"/"p2"). Encoded by the builder's own
+    # encoder (kernel/messages.py), so the probe asks exactly what a build will ask.
+    ("bridge", {"kind": "bridge"}, None),
+    ("vlan_filtering", {"kind": "bridge", "vlan_filtering": True}, None),
+    ("macvlan:private", {"kind": "macvlan", "mode": "private"}, "p0"),
+    ("macvlan:vepa", {"kind": "macvlan", "mode": "vepa"}, "p0"),
+    ("macvlan:bridge", {"kind": "macvlan", "mode": "bridge"}, "p0"),
+    ("macvlan:source", {"kind": "macvlan", "mode": "source"}, "p0"),
+    ("macvlan:passthru", {"kind": "macvlan", "mode": "passthru"}, "p2"),
+    ("8021q", {"kind": "vlan", "vlan_id": 11}, "p0"),
+    ("8021ad", {"kind": "vlan", "vlan_id": 12, "vlan_protocol": "802.1ad"}, "p0"),
+    ("ipvlan", {"kind": "ipvlan", "mode": "l2"}, "p1"),
+    ("macvtap", {"kind": "macvtap", "mode": "bridge"}, "p0"),
+    ("vxlan", {"kind": "vxlan", "vni": 42}, None),
+    ("bond", {"kind": "bond"}, None),
+    ("vrf", {"kind": "vrf", "table": 10}, None),
+    ("dummy", {"kind": "dummy"}, None),
 ]
 
 
 def probe() -> Features:
     """Probe the running kernel in a new, throwaway network namespace."""
     from pytest_macvlan.kernel import nsworker as nsmod
-    from pytest_macvlan.kernel.messages import link_up, new_link
+    from pytest_macvlan.kernel.messages import create_link, link_up
     from pytest_macvlan.kernel.rtnl import Request, RtnlSocket
+    from pytest_macvlan.spec.model import LinkRef, LinkSpec
+
+    def spec(name: str, fields: dict[str, Any], parent: str | None = None) -> LinkSpec:
+        up = LinkRef("probe", parent) if parent else None
+        return LinkSpec(LinkRef("probe", name), entry=f"probe {fields['kind']} {name}", parent=up, **fields)
+
+    def request(name: str, index: int, fields: dict[str, Any], parent: str | None = None) -> Request:
+        req = create_link(spec(name, fields, parent), index, parent_index=parents[parent] if parent else 0, up=False)
+        return Request(req.msg, req.entry, feature=fields["kind"])
 
     [(fd, sock)] = nsmod.create(1, lambda i, fd: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
     rtnl = RtnlSocket(fd, sock)
     have: set[str] = set()
     missing: dict[str, str] = {}
+    parents = {"p0": 2, "p1": 3, "p2": 4}
     try:
 
         def attempt(feature: str, req: Request) -> bool:
@@ -96,12 +107,12 @@ def probe() -> Features:
             missing[feature] = failure.describe()
             return False
 
-        attempt("veth", new_link("p0", 2, "veth", {}, peer=("p1", 3)))
-        attempt("veth", new_link("p2", 4, "veth", {}, peer=("p3", 5)))
+        for a, b, i in (("p0", "p1", 2), ("p2", "p3", 4)):
+            pair = create_link(spec(a, {"kind": "veth"}), i, peer=spec(b, {"kind": "veth"}), peer_index=i + 1, up=False)
+            attempt("veth", Request(pair.msg, pair.entry, feature="veth"))
         rtnl.apply([link_up(i, "up") for i in (1, 2, 3, 4, 5)])
-        parents = {"p0": 2, "p1": 3, "p2": 4}
-        for i, (feature, kind, data, parent) in enumerate(_LINKS, start=10):
-            attempt(feature, new_link(f"x{i}", i, kind, data, parent=parents[parent] if parent else None))
+        for i, (feature, fields, parent) in enumerate(_LINKS, start=10):
+            attempt(feature, request(f"x{i}", i, fields, parent))
         if any(f.startswith("macvlan:") for f in have):
             have.add("macvlan")
         else:

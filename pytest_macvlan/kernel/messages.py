@@ -13,8 +13,6 @@ Where each rtnetlink message is encoded (the one home of rtnetlink is ``kernel/`
   link's type options); the builder uses the same encoders;
 - :mod:`.rtnl`: the transport, the header, and every constant; :mod:`.ifla`, the attribute
   numbers of the link kinds;
-- pyroute2: only :func:`new_link`, the feature probe's breadth of link kinds (imported when
-  called).
 
 Hand-packed because it was measured: pyroute2's generic encoder costs tens of microseconds per
 message, which was most of a build's user-space time (benchmarks/, "build"). The bytes are the
@@ -25,7 +23,6 @@ back with iproute2 (``tests/kernel/test_messages_roundtrip.py``).
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 from pytest_macvlan.kernel import ifla as k
 from pytest_macvlan.kernel.rtnl import (
@@ -246,48 +243,6 @@ def create_link(
         info += _attr(IFLA_INFO_DATA, data)
     attrs += _attr(IFLA_LINKINFO, info)
     return Request(_newlink(_ifinfo(index, attrs, flags, change), CREATE), spec.entry)
-
-
-def new_link(
-    name: str,
-    index: int,
-    kind: str,
-    data: dict[str, Any],
-    *,
-    parent: int | None = None,
-    peer: tuple[str, int] | None = None,
-) -> Request:
-    """A bare ``ip link add NAME type KIND`` (used to probe what the kernel supports).
-
-    ``data`` names ``IFLA_INFO_DATA`` attributes as pyroute2 does (``IFLA_VXLAN_ID``, ...):
-    this one is encoded by pyroute2, which knows every kind's attributes.
-    """
-    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-
-    attrs: list[tuple[str, Any]] = [("IFLA_IFNAME", name)]
-    if parent is not None:
-        attrs.append(("IFLA_LINK", parent))
-    info_data: list[tuple[str, Any]] = list(data.items())
-    if peer is not None:
-        info_data.append(
-            (
-                "VETH_INFO_PEER",
-                {"attrs": [("IFLA_IFNAME", peer[0])], "index": peer[1], "flags": 0, "change": 0, "family": 0},
-            )
-        )
-    info: list[tuple[str, Any]] = [("IFLA_INFO_KIND", kind)]
-    if info_data:
-        info.append(("IFLA_INFO_DATA", {"attrs": info_data}))
-    attrs.append(("IFLA_LINKINFO", {"attrs": info}))
-    msg = ifinfmsg()
-    msg["family"] = 0
-    msg["index"] = index
-    msg["flags"] = 0
-    msg["change"] = 0
-    msg["attrs"] = attrs
-    msg["header"]["type"] = RTM_NEWLINK
-    msg["header"]["flags"] = CREATE
-    return Request(msg, f"probe {kind} {name}", feature=kind)
 
 
 def _family(version: int) -> int:

@@ -150,14 +150,18 @@ class _Worker:
             fd, fn, fut = self._jobs.get()
             if not fut.set_running_or_notify_cancel():
                 continue
+            # Back home before the caller wakes: no thread is left in its namespace afterwards.
             try:
-                if fd is not None:
-                    setns(fd)
-                fut.set_result(fn())
+                try:
+                    if fd is not None:
+                        setns(fd)
+                    result = fn()
+                finally:
+                    setns(self._home)
             except BaseException as exc:  # handed to the caller
                 fut.set_exception(exc)
-            finally:
-                setns(self._home)
+            else:
+                fut.set_result(result)
 
     def run(self, fd: int | None, fn: Callable[[], T]) -> T:
         if threading.current_thread() is self._thread:

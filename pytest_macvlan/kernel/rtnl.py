@@ -109,11 +109,10 @@ class Message:
 class Request:
     """One netlink message and the spec entry (or action) it realises.
 
-    ``msg`` is a :class:`Message` (encoded by :mod:`pytest_macvlan.requests`) or a pyroute2
-    ``nlmsg``, encoded when sent.
+    ``msg`` is a :class:`Message`, encoded by :mod:`.messages` or :mod:`.changes`.
     """
 
-    msg: Message | Any
+    msg: Message
     entry: str
     feature: str | None = None  # the kernel feature this request needs (a link kind), for errors
 
@@ -306,15 +305,9 @@ class RtnlSocket:
             off += (length + 3) & ~3
 
 
-def _encode(msg: Message | Any, seq: int) -> bytes:
-    if isinstance(msg, Message):
-        flags = msg.flags | NLM_F_REQUEST | NLM_F_ACK
-        return NLMSG_HDR.pack(NLMSG_HDR.size + len(msg.body), msg.type, flags, seq, 0) + msg.body
-    hdr = msg["header"]  # a pyroute2 message
-    hdr["sequence_number"] = seq
-    hdr["flags"] = hdr.get("flags", 0) | NLM_F_REQUEST | NLM_F_ACK
-    msg.encode()
-    return bytes(msg.data)
+def _encode(msg: Message, seq: int) -> bytes:
+    flags = msg.flags | NLM_F_REQUEST | NLM_F_ACK
+    return NLMSG_HDR.pack(NLMSG_HDR.size + len(msg.body), msg.type, flags, seq, 0) + msg.body
 
 
 def _attrs(data: bytes, off: int = 0) -> Iterator[tuple[int, bytes]]:

@@ -1,22 +1,21 @@
 """The supervisor of a topology's programs: none outlives the topology, or the test process.
 
-Each topology that runs a program gets a **PID namespace** of its own, made on first use by a
-thread of its own, the forking thread (:class:`_Forker`: ``unshare(CLONE_NEWPID)``, after which
-that thread's children are born in the new namespace). Its first child, the namespace's init, is
-a small supervisor of ours (``_INIT`` below). Every program is then forked by that thread, after
-it entered the program's network namespace (``setns(CLONE_NEWNET)``): it is a member of the PID
-namespace from its first instruction, and so is everything it forks, double-forks or
-daemonizes, with no registration step to miss. When the init ends the kernel kills every member
-of its namespace (``SIGKILL``, which nothing can ignore or block).
+Each topology that runs a program gets a **PID namespace** of its own, made on first use. Its
+init, a small loop of ours, is forked by this process's maker of PID namespaces
+(:mod:`.pidns`), and a thread of the topology's own, the forking thread (:class:`_Forker`),
+enters that namespace for its children (``setns(CLONE_NEWPID)``). Every program is then forked
+by that thread, after it entered the program's network namespace (``setns(CLONE_NEWNET)``): it is
+a member of the PID namespace from its first instruction, and so is everything it forks,
+double-forks or daemonizes, with no registration step to miss. When the init ends the kernel
+kills every member of its namespace (``SIGKILL``, which nothing can ignore or block).
 
 The init ends:
 
 - at teardown (:meth:`Supervisor.close`): a ``SIGTERM`` to every member first, then, after at
   most ``grace`` seconds *in total* (however many programs there are), the init is killed;
-- when the test process dies, however it dies (``SIGKILL`` included): it is started through
-  ``setpriv --pdeathsig KILL`` by the forking thread, which lives as long as the topology, and,
-  for the moment between ``fork`` and that setting, it also watches a pidfd of the test process
-  and exits as soon as that process has ended (a pidfd, unlike a pipe, is not held open by a
+- when the test process dies, however it dies (``SIGKILL`` included): the init watches a pidfd
+  of the test process (made before the init was forked, so there is no moment unwatched) and
+  exits as soon as that process has ended (a pidfd, unlike a pipe, is not held open by a
   ``fork`` of the test process).
 
 Why a PID namespace and not a cgroup: it needs no cgroup delegation or write access to
@@ -34,8 +33,8 @@ import contextlib
 import errno
 import os
 import queue
+import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +42,7 @@ from concurrent.futures import Future
 from typing import IO, Any, TypeVar
 
 from pytest_macvlan.errors import ClosedError
+from pytest_macvlan.kernel import libc, pidns
 from pytest_macvlan.kernel import nsworker as netns
 from pytest_macvlan.wait import check_timeout, wait_until
 
@@ -51,38 +51,6 @@ _JOB_GRACE = 10.0  # how long an interrupted caller waits for its job (a fork) t
 
 #: At teardown, how long programs get between ``SIGTERM`` and ``SIGKILL`` (all of them together).
 STOP_GRACE = 1.0
-
-# The init of a topology's PID namespace, run as `python -I -S -c _INIT PIDFD CTL`. PIDFD: a pidfd
-# of the test process (readable once it has ended); CTL: the read end of a pipe (b"T": SIGTERM to
-# every member; end of file: exit). It reaps the orphans the kernel hands it. When it exits, the
-# kernel kills every other member of the namespace.
-_INIT = r"""
-import os, select, signal, sys
-pidfd, ctl = int(sys.argv[1]), int(sys.argv[2])
-poll = select.poll()
-poll.register(pidfd, select.POLLIN)
-poll.register(ctl, select.POLLIN)
-while True:
-    ready = dict(poll.poll(100))
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                break
-        except ChildProcessError:
-            break
-    if pidfd in ready:
-        os._exit(0)
-    if ctl in ready:
-        data = os.read(ctl, 64)
-        if not data:
-            os._exit(0)
-        if b"T" in data:
-            try:
-                os.kill(-1, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-"""
-_PDEATHSIG = ("setpriv", "--pdeathsig", "KILL", "--")
 
 
 class Supervisor:
@@ -96,40 +64,35 @@ class Supervisor:
     def __init__(self, label: str) -> None:
         self.label = label
         self._lock = threading.Lock()
-        self._init: subprocess.Popen[bytes] | None = None
+        self._init: pidns.Init | None = None
         self._forker: _Forker | None = None
-        self._ctl = -1
+        self._ctl: socket.socket | None = None
         self._procs: list[subprocess.Popen[Any]] = []
         self.closed = False
 
     # -- the namespace ---------------------------------------------------------------------
 
     def _start(self) -> None:
-        """Make the forking thread, the PID namespace and its init. Called with the lock held."""
-        forker = _Forker(self.label)
-        me = os.pidfd_open(os.getpid())
-        r, w = os.pipe()
+        """Make the PID namespace, its init and the forking thread. Called with the lock held."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-
-            def make() -> subprocess.Popen[bytes]:
-                return subprocess.Popen(
-                    [*_PDEATHSIG, sys.executable, "-I", "-S", "-c", _INIT, str(me), str(r)],
-                    pass_fds=(me, r),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-
-            self._init = forker.run(None, make)
+            init = pidns.maker().make(theirs.fileno())
         except BaseException:
-            os.close(w)
-            forker.stop()
+            ours.close()
             raise
         finally:
-            os.close(me)
-            os.close(r)
-        self._ctl = w
-        self._forker = forker
+            theirs.close()
+        try:
+            ns_fd = init.open_namespace()
+            try:
+                forker = _Forker(self.label, ns_fd)
+            finally:
+                os.close(ns_fd)
+        except BaseException:
+            ours.close()  # the init exits at the end of its control socket
+            init.close()
+            raise
+        self._init, self._ctl, self._forker = init, ours, forker
 
     def popen(
         self,
@@ -175,7 +138,7 @@ class Supervisor:
         with self._lock:
             procs = [p.pid for p in self._procs if p.poll() is None]
             init = self._init
-        if init is None or init.poll() is not None:
+        if init is None or not init.alive():
             return procs
         try:
             with open(f"/proc/{init.pid}/task/{init.pid}/children", encoding="ascii") as f:
@@ -197,7 +160,8 @@ class Supervisor:
         try:
             deadline = time.monotonic() + check_timeout(grace, "stop grace")
             with contextlib.suppress(OSError):
-                os.write(self._ctl, b"T")  # the init signals every member, adopted orphans too
+                if self._ctl is not None:
+                    self._ctl.send(b"T")  # the init signals every member, adopted orphans too
             for p in procs:
                 with contextlib.suppress(OSError):
                     if p.poll() is None:
@@ -217,31 +181,32 @@ class Supervisor:
             for p in procs:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     p.wait(2.0)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                init.wait(2.0)
+            init.wait(2.0)
+            init.close()
             for p in procs:
                 for stream in (p.stdin, p.stdout, p.stderr):
                     if stream is not None:
                         with contextlib.suppress(OSError):
                             stream.close()
-            if self._ctl >= 0:
-                os.close(self._ctl)
-                self._ctl = -1
+            if self._ctl is not None:
+                self._ctl.close()
+                self._ctl = None
             if self._forker is not None:
                 self._forker.stop()
 
 
 class _Forker:
-    """The thread that forks one topology's programs. It entered a new PID namespace for its
-    children (``unshare(CLONE_NEWPID)``) and never leaves it: a thread cannot go back to an
+    """The thread that forks one topology's programs. It entered the topology's PID namespace for
+    its children (``setns(CLONE_NEWPID)``) and never leaves it: a thread cannot go back to an
     ancestor PID namespace without ``CAP_SYS_ADMIN`` over it (which a rootless run lacks), and a
     thread whose children go elsewhere cannot start threads. It runs jobs one at a time, each
     inside the network namespace it is given, and returns to the netns worker's empty namespace
-    between jobs. It ends with the supervisor; the init's ``PR_SET_PDEATHSIG`` then fires."""
+    between jobs. It ends with the supervisor."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, pid_ns: int) -> None:
         self._jobs: queue.SimpleQueue[tuple[int | None, Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
         self._home = netns.home_net_fd()  # also starts the netns worker, whose namespace this is
+        self._pid_ns = pid_ns
         self._failed: BaseException | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"pytest-macvlan-programs {label}"[:60], daemon=True)
@@ -258,7 +223,7 @@ class _Forker:
     def _loop(self) -> None:
         try:
             netns.setns(self._home)
-            netns.unshare_pid()
+            libc.setns(self._pid_ns, libc.CLONE_NEWPID)
         except BaseException as exc:
             self._failed = exc
             self._ready.set()
@@ -268,14 +233,18 @@ class _Forker:
             fd, fn, fut = job
             if not fut.set_running_or_notify_cancel():
                 continue
+            # Back home before the caller wakes: no thread is left in its namespace afterwards.
             try:
-                if fd is not None:
-                    netns.setns(fd)
-                fut.set_result(fn())
+                try:
+                    if fd is not None:
+                        netns.setns(fd)
+                    result = fn()
+                finally:
+                    netns.setns(self._home)
             except BaseException as exc:  # handed to the caller
                 fut.set_exception(exc)
-            finally:
-                netns.setns(self._home)
+            else:
+                fut.set_result(result)
 
     def run(self, fd: int | None, fn: Callable[[], T]) -> T:
         fut: Future[T] = Future()

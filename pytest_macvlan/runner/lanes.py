@@ -112,11 +112,33 @@ def pytest_argv(out: Path, args: Sequence[str]) -> list[str]:
     argv = [sys.executable, "-m", "pytest"]
     if not any(a in ("pytest_macvlan", "-ppytest_macvlan") for a in args):
         argv += ["-p", "pytest_macvlan"]
-    argv += ["-p", "no:cacheprovider", *args, f"--junitxml={out}/junit.xml", f"--claims-md={out}/claims.md"]
+    argv += ["-p", "no:cacheprovider"]
+    if not uses_hypothesis(args):
+        argv += ["-p", "no:hypothesispytest"]
+    argv += [*args, f"--junitxml={out}/junit.xml", f"--claims-md={out}/claims.md"]
     argv += [f"--pcap-dir={out}/pcaps"]
     if claims_json_supported():
         argv += [f"--claims-json={out}/claims.json"]
     return argv
+
+
+def uses_hypothesis(args: Sequence[str], cwd: Path | None = None) -> bool:
+    """Might the tests ``args`` name use Hypothesis? Its pytest plugin imports all of it (2 s in
+    a user-mode Linux guest, where each file read is dear), so a lane leaves the plugin out when
+    no Python file under the paths given mentions it. Unknown (no path given): yes."""
+    base = cwd or Path.cwd()
+    paths = [base / a.split("::")[0] for a in args if not a.startswith("-") and (base / a.split("::")[0]).exists()]
+    if not paths:
+        return True
+    for path in paths:
+        files = [path] if path.is_file() else sorted(path.rglob("*.py"))
+        for f in files:
+            try:
+                if "hypothesis" in f.read_text(encoding="utf-8", errors="replace"):
+                    return True
+            except OSError:
+                return True
+    return False
 
 
 def prepare_out(out: Path) -> Path:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_macvlan.kernel import nsworker as nsmod
+from pytest_macvlan.kernel import pidns
 from pytest_macvlan.wait import wait_until
 
 SO_NETNS_COOKIE = 71
@@ -129,10 +130,14 @@ def children(pid: int) -> list[int]:
 
 
 def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, except this process's maker of PID namespaces (which lives
+    as long as the test process; the inits it forked are counted)."""
+    maker = pidns.maker_pid()
     out, todo = [], children(pid)
     while todo:
         kid = todo.pop()
-        out.append(kid)
+        if kid != maker:
+            out.append(kid)
         todo += children(kid)
     return out
 
@@ -233,6 +238,7 @@ from pathlib import Path
 import pytest
 
 from pytest_macvlan.kernel import nsworker as nsmod
+from pytest_macvlan.kernel import pidns
 
 SPEC = {spec!r}
 
@@ -265,6 +271,7 @@ def test_hold(netlab, n):
         "namespaces": [ns_id(ns.fd) for ns in topo],
         "worker": worker_ns_id(),
         "children": [sleeper.pid],
+        "maker": pidns.maker_pid(),
         "captures": len(caps),
     }}
     out = Path(os.environ["HOLD_STATE_DIR"])
