@@ -305,9 +305,17 @@ class RtnlSocket:
             off += (length + 3) & ~3
 
 
-def _encode(msg: Message, seq: int) -> bytes:
-    flags = msg.flags | NLM_F_REQUEST | NLM_F_ACK
-    return NLMSG_HDR.pack(NLMSG_HDR.size + len(msg.body), msg.type, flags, seq, 0) + msg.body
+def _encode(msg: Message | Any, seq: int) -> bytes:
+    """The bytes of ``msg`` with sequence number ``seq``. A pyroute2 message is taken too: the
+    tests encode their reference with it (tests/unit/test_requests.py); the package never does."""
+    if isinstance(msg, Message):
+        flags = msg.flags | NLM_F_REQUEST | NLM_F_ACK
+        return NLMSG_HDR.pack(NLMSG_HDR.size + len(msg.body), msg.type, flags, seq, 0) + msg.body
+    hdr = msg["header"]  # a pyroute2 message
+    hdr["sequence_number"] = seq
+    hdr["flags"] = hdr.get("flags", 0) | NLM_F_REQUEST | NLM_F_ACK
+    msg.encode()
+    return bytes(msg.data)
 
 
 def _attrs(data: bytes, off: int = 0) -> Iterator[tuple[int, bytes]]:
