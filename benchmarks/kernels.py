@@ -4,7 +4,8 @@
 - boot: ``pytest-macvlan kernel run uml-X --command -- true``: the guest kernel's uptime when the
   command starts (after mounting and loading the modules) and the whole run's wall time
   (process start to power-off), per UML kernel; target: command running within 3 s.
-- suite: ``pytest-macvlan kernel run uml-X -- scenarios/`` alone, wall time per UML kernel;
+- suite: ``pytest-macvlan kernel run uml-X -- scenarios/`` alone, wall time per UML kernel,
+  in one guest, and split over two (``--guests 2``: a UML guest has one CPU, this machine two);
   target 30 s.
 - matrix: ``pytest-macvlan matrix --kernels uml-5.10,uml-6.1,uml-6.12,uml-7.2,host`` (the
   scenarios), wall time on this machine; target 120 s.
@@ -62,12 +63,15 @@ def bench_kernels(reps: int = 3, suites: bool = True, whole: bool = True) -> dic
             out["boot"][name] = {"command_at_s": summary(at), "wall_s": summary(wall)}
             print(f"   boot {name}: command at {statistics.median(at):.2f} s, run {statistics.median(wall):.2f} s")
         if suites:
-            for name in UML:
-                lane = Path(tmp) / f"suite-{name}"
-                took, done = timed([*CLI, "kernel", "run", name, "-q", "--out", str(lane), "--", "scenarios/", "-q"])
-                result = json.loads((lane / "lane.json").read_text())
-                out["suite"][name] = {"wall_s": round(took, 2), "exit": result["exit"], "release": result["release"]}
-                print(f"   suite {name}: {took:.1f} s (pytest exit {result['exit']})")
+            for guests in (1, 2):
+                for name in UML:
+                    lane = Path(tmp) / f"suite-{name}-{guests}"
+                    argv = [*CLI, "kernel", "run", name, "-q", "--guests", str(guests), "--out", str(lane)]
+                    took, done = timed([*argv, "--", "scenarios/", "-q"])
+                    result = json.loads((lane / "lane.json").read_text())
+                    key = name if guests == 1 else f"{name} --guests 2"
+                    out["suite"][key] = {"wall_s": round(took, 2), "exit": result["exit"], "release": result["release"]}
+                    print(f"   suite {key}: {took:.1f} s (pytest exit {result['exit']})")
         if whole:
             kernels = ",".join((*UML, "host"))
             took, done = timed([*CLI, "matrix", "--kernels", kernels, "--out", str(Path(tmp) / "matrix")])

@@ -15,6 +15,7 @@ pytest_plugins = [
     "pytest_macvlan.plugin.claims",
     "pytest_macvlan.plugin.failures",
     "pytest_macvlan.plugin.htmlreport",
+    "pytest_macvlan.plugin.shard",
 ]
 
 _EXPORTS = {

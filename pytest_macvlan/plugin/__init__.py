@@ -5,5 +5,6 @@
 - :mod:`.hookspecs`: hooks other plugins implement to follow topologies;
 - :mod:`.failures`: what a failing network test leaves for its user (pcaps, diagram, kept topology);
 - :mod:`.claims`: the claims report, one row per ``@pytest.mark.claim`` test;
-- :mod:`.factories`: fixture factories for topologies that several tests share.
+- :mod:`.factories`: fixture factories for topologies that several tests share;
+- :mod:`.shard`: ``--netlab-shard I/N``, one part of the tests (a kernel lane over N guests).
 """

@@ -79,6 +79,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], epilog
     p.add_argument("--out", metavar="DIR", help="output directory (default out/kernels/NAME)")
     p.add_argument("--command", action="store_true", help="the arguments after -- are a whole command, not pytest's")
     p.add_argument("-q", "--quiet", action="store_true", help="do not echo the guest's console")
+    p.add_argument(
+        "--guests",
+        type=int,
+        default=1,
+        metavar="N",
+        help="split the tests over N user-mode Linux guests at once (--netlab-shard I/N), one per core; "
+        "their output is merged (default 1)",
+    )
     _lane_options(p)
     p.add_argument("name", metavar="NAME")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST_ARGS")
@@ -197,6 +205,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 result = run_vng(k, [], opts, command=args.pytest_args)
             else:
                 raise RunnerError("--command runs in a guest: name a uml-* or debian-* kernel")
+        elif args.guests != 1:
+            from pytest_macvlan.runner.shards import run_guests
+
+            result = run_guests(k, args.pytest_args, opts, args.guests)
         else:
             result = run_lane(k, args.pytest_args, opts)
     except RunnerError as exc:

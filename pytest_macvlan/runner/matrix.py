@@ -144,7 +144,7 @@ def claims_from_markdown(text: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _rebase(value: Any, source_dir: Path, target_dir: Path) -> Any:
+def rebase(value: Any, source_dir: Path, target_dir: Path) -> Any:
     """Relative ``pcap``/``svg`` paths in a lane's data, made relative to ``target_dir``."""
     if isinstance(value, dict):
         out = {}
@@ -152,10 +152,10 @@ def _rebase(value: Any, source_dir: Path, target_dir: Path) -> Any:
             if k in ("pcap", "svg") and isinstance(v, str) and v and not os.path.isabs(v):
                 out[k] = os.path.relpath(source_dir / v, target_dir)
             else:
-                out[k] = _rebase(v, source_dir, target_dir)
+                out[k] = rebase(v, source_dir, target_dir)
         return out
     if isinstance(value, list):
-        return [_rebase(v, source_dir, target_dir) for v in value]
+        return [rebase(v, source_dir, target_dir) for v in value]
     return value
 
 
@@ -166,7 +166,7 @@ def lane_claims(out: Path, target_dir: Path) -> tuple[list[dict[str, Any]], dict
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("schema") != CLAIMS_SCHEMA:
             raise RunnerError(f"{path}: schema {data.get('schema')!r}, expected {CLAIMS_SCHEMA}")
-        return _rebase(list(data.get("claims", [])), out, target_dir), dict(data.get("kernel") or {})
+        return rebase(list(data.get("claims", [])), out, target_dir), dict(data.get("kernel") or {})
     md = out / "claims.md"
     if md.is_file():
         return claims_from_markdown(md.read_text(encoding="utf-8")), {}
