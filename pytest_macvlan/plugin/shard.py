@@ -31,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--netlab-shard",
         default=None,
         metavar="I/N",
-        help="run only part I of N of the collected tests (test k goes to part k % N + 1); "
+        help="run only part I of N of the collected tests (test k goes to part k %% N + 1); "
         "for a kernel lane split over N guests",
     )
 
