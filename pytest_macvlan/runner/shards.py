@@ -78,9 +78,11 @@ def run_guests(k: Kernel, args: Sequence[str], opts: LaneOptions, guests: int) -
     return result
 
 
-def _where(claim: dict[str, Any]) -> tuple[str, int]:
-    path, line = claim.get("location") or ("", 0)
-    return str(path), int(line)
+def _where(claim: dict[str, Any]) -> tuple[str, int, str]:
+    """The report's order (``report.results.ordered``): file, line, node id. ``location`` is
+    ``"path:line"`` in claims.json."""
+    path, _, line = str(claim.get("location") or "").rpartition(":")
+    return path, int(line) if line.isdigit() else 0, str(claim.get("nodeid") or "")
 
 
 def merge_outputs(parts: Sequence[Path], out: Path) -> None:
@@ -89,9 +91,7 @@ def merge_outputs(parts: Sequence[Path], out: Path) -> None:
     if docs:
         merged = dict(docs[0])
         claims = [c for p, d in zip(parts, docs, strict=False) for c in rebase(d.get("claims", []), p, out)]
-        merged["claims"] = sorted(
-            claims, key=lambda c: (str((c.get("location") or ["", 0])[0]), (c.get("location") or ["", 0])[1])
-        )
+        merged["claims"] = sorted(claims, key=_where)
         (out / "claims.json").write_text(json.dumps(merged, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     tables = [(p / "claims.md").read_text(encoding="utf-8") for p in parts if (p / "claims.md").is_file()]
     if tables:

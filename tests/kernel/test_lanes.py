@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,45 @@ def test_a_matrix_run_leaves_this_machine_as_it_was(uml61: str, tmp_path: Path) 
     assert {k: v["verdict"] for k, v in row["results"].items()} == {"uml-6.1": "holds", "host": "holds"}
     assert [k["exit"] for k in data["kernels"]] == [0, 0]
     assert guests_with(str(project)) == []
+
+
+# -- one lane over two guests --------------------------------------------------------------------
+
+THREE_CLAIMS = CLAIM_TEST + textwrap.dedent(
+    """
+
+    @pytest.mark.claim("a veth pair carries a ping back", scenario="pair")
+    def test_pair_back(netlab):
+        topo = netlab.build(SPEC)
+        assert topo["b"].ping("192.168.9.2").ok
+
+
+    @pytest.mark.claim("the kernel is the guest's", scenario="pair")
+    def test_release():
+        import platform
+        assert platform.release().startswith("6.1.")
+    """
+)
+
+
+def test_a_lane_over_two_guests_runs_every_test_once_and_merges_their_output(uml61: str, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_pair.py").write_text(THREE_CLAIMS)
+    out = project / "out"
+    done = cli("kernel", "run", uml61, "-q", "--guests", "2", "--out", str(out), "--", "test_pair.py", cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "guest 1/2: exit 0" in done.stderr and "guest 2/2: exit 0" in done.stderr
+    claims = json.loads((out / "claims.json").read_text())["claims"]
+    assert [(c["nodeid"].split("::")[1], c["verdict"]) for c in claims] == [
+        ("test_pair", "holds"),
+        ("test_pair_back", "holds"),
+        ("test_release", "holds"),
+    ]
+    cases = sorted(str(c.get("name")) for c in ET.parse(out / "junit.xml").getroot().iter("testcase"))
+    assert cases == ["test_pair", "test_pair_back", "test_release"]
+    lane = json.loads((out / "lane.json").read_text())
+    assert lane["exit"] == 0 and lane["release"].startswith("6.1.")
+    assert (out / "status").read_text() == "0\n"
+    assert (out / "guest-1" / "lane.json").is_file() and (out / "guest-2" / "lane.json").is_file()
+    assert guests_with(str(out)) == []

@@ -98,7 +98,7 @@ def test_the_parts_output_is_merged_into_the_lane(tmp_path: Path) -> None:
         claims = [
             {
                 "nodeid": f"s.py::t{k}",
-                "location": ["s.py", 10 * k],
+                "location": f"s.py:{5 + 5 * k}",  # 5, 10, 15, 20: in text order 10 < 15 < 20 < 5
                 "verdict": "holds",
                 "evidence": [{"pcap": f"pcaps/t{k}.pcapng"}],
             }
