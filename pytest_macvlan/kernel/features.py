@@ -16,10 +16,13 @@ import socket
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_macvlan.kernel import firewall
 from pytest_macvlan.kernel.featurenames import DESCRIPTIONS
+
+if TYPE_CHECKING:
+    from pytest_macvlan.kernel.processes import Supervisor
 
 CACHE_DIR = Path("/run/pytest-macvlan")
 HOW_TO_RUN = "run it on a kernel that has it: pytest-macvlan kernel run uml-6.12 -- PYTEST-ARGS"
@@ -81,6 +84,7 @@ def probe() -> Features:
     """Probe the running kernel in a new, throwaway network namespace."""
     from pytest_macvlan.kernel import nsworker as nsmod
     from pytest_macvlan.kernel.messages import create_link, link_up
+    from pytest_macvlan.kernel.processes import Supervisor
     from pytest_macvlan.kernel.rtnl import Request, RtnlSocket
     from pytest_macvlan.spec.model import LinkRef, LinkSpec
 
@@ -88,31 +92,31 @@ def probe() -> Features:
         up = LinkRef("probe", parent) if parent else None
         return LinkSpec(LinkRef("probe", name), entry=f"probe {fields['kind']} {name}", parent=up, **fields)
 
-    def request(name: str, index: int, fields: dict[str, Any], parent: str | None = None) -> Request:
-        req = create_link(spec(name, fields, parent), index, parent_index=parents[parent] if parent else 0, up=False)
-        return Request(req.msg, req.entry, feature=fields["kind"])
-
+    parents = {"p0": 2, "p1": 3, "p2": 4}
     [(fd, sock)] = nsmod.create(1, lambda i, fd: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
     rtnl = RtnlSocket(fd, sock)
+    supervisor = Supervisor("feature probe")  # one PID namespace for every tool the probe runs
     have: set[str] = set()
     missing: dict[str, str] = {}
-    parents = {"p0": 2, "p1": 3, "p2": 4}
     try:
 
-        def attempt(feature: str, req: Request) -> bool:
-            failure = rtnl.apply([req])
+        def attempt(feature: str, name: str, index: int, fields: dict[str, Any], parent: str | None = None) -> None:
+            pair = {"p0": "p1", "p2": "p3"}.get(name)  # the veths: peer index + 1
+            made = create_link(
+                spec(name, fields, parent), index, parent_index=parents.get(parent or "", 0),
+                peer=spec(pair, fields) if pair else None, peer_index=index + 1, up=False,
+            )  # fmt: skip
+            failure = rtnl.apply([Request(made.msg, made.entry, feature=fields["kind"])])
             if failure is None:
                 have.add(feature)
-                return True
-            missing[feature] = failure.describe()
-            return False
+            else:
+                missing[feature] = failure.describe()
 
-        for a, b, i in (("p0", "p1", 2), ("p2", "p3", 4)):
-            pair = create_link(spec(a, {"kind": "veth"}), i, peer=spec(b, {"kind": "veth"}), peer_index=i + 1, up=False)
-            attempt("veth", Request(pair.msg, pair.entry, feature="veth"))
+        attempt("veth", "p0", 2, {"kind": "veth"})
+        attempt("veth", "p2", 4, {"kind": "veth"})
         rtnl.apply([link_up(i, "up") for i in (1, 2, 3, 4, 5)])
         for i, (feature, fields, parent) in enumerate(_LINKS, start=10):
-            attempt(feature, request(f"x{i}", i, fields, parent))
+            attempt(feature, f"x{i}", i, fields, parent)
         if any(f.startswith("macvlan:") for f in have):
             have.add("macvlan")
         else:
@@ -126,17 +130,18 @@ def probe() -> Features:
             ("netem", ["tc", "qdisc", "add", "dev", "p0", "root", "netem", "delay", "1ms"]),
             ("nftables", ["nft", "add", "table", "inet", "pytest_macvlan_probe"]),
         ):
-            ok, why = _tool(fd, argv)
+            ok, why = _tool(supervisor, fd, argv)
             if ok:
                 have.add(feature)
             else:
                 missing[feature] = why
-        backend, why = firewall.probe(lambda argv: _tool(fd, argv))
+        backend, why = firewall.probe(lambda argv: _tool(supervisor, fd, argv))
         if backend == firewall.NONE:
             missing["iptables"] = why
         else:
             have.add("iptables")
     finally:
+        supervisor.close()
         rtnl.close()
         os.close(fd)
     return Features(platform.release(), frozenset(have), missing, backend)
@@ -163,21 +168,19 @@ def _tap(fd: int) -> tuple[bool, str]:
     return True, ""
 
 
-def _tool(fd: int, argv: list[str]) -> tuple[bool, str]:
+def _tool(supervisor: Supervisor, fd: int, argv: list[str]) -> tuple[bool, str]:
+    """Run ``argv`` in the namespace ``fd`` under ``supervisor``: did it succeed, and its last
+    line of output (or exit status) if not."""
     if shutil.which(argv[0]) is None:
         return False, f"{argv[0]} is not installed"
-    from pytest_macvlan.kernel.processes import Supervisor, run
+    from pytest_macvlan.kernel.processes import run
 
-    supervisor = Supervisor("feature probe")
     try:
         done = run(supervisor, fd, argv, check=False, timeout=10)
     except (OSError, subprocess.SubprocessError) as exc:
         return False, str(exc)
-    finally:
-        supervisor.close()
-    return done.returncode == 0, (done.stderr or done.stdout).strip().splitlines()[-1:][0] if (
-        done.stderr or done.stdout
-    ).strip() else f"exit {done.returncode}"
+    said = (done.stderr or done.stdout).strip()
+    return done.returncode == 0, said.splitlines()[-1] if said else f"exit {done.returncode}"
 
 
 # -- caching ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from typing import TypeVar
 
 from pytest_macvlan.kernel import libc
-from pytest_macvlan.kernel.libc import CLONE_NEWNET, CLONE_NEWPID
+from pytest_macvlan.kernel.libc import CLONE_NEWNET
 
 SIOCGSKNS = 0x894C  # ioctl: open the network namespace a socket belongs to
 T = TypeVar("T")
@@ -38,15 +38,6 @@ def unshare_net() -> None:
     except OSError as exc:
         err = exc.errno or 0
         raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}{limit_hit(err, 'net')}") from None
-
-
-def unshare_pid() -> None:
-    """Make the *calling thread's* next child the first process (init) of a new PID namespace."""
-    try:
-        libc.unshare(CLONE_NEWPID)
-    except OSError as exc:
-        err = exc.errno or 0
-        raise OSError(err, f"unshare(CLONE_NEWPID): {os.strerror(err)}{limit_hit(err, 'pid')}") from None
 
 
 def _read_limit(path: str) -> str:
@@ -112,6 +103,26 @@ class WorkerStartError(OSError):
     """The namespace worker thread could not start; the message names the limit that was hit."""
 
 
+def run_job(fd: int | None, fn: Callable[[], T], fut: Future[T], home: int) -> None:
+    """One job of a namespace thread (the netns worker, a topology's forking thread): ``fn()``
+    inside the network namespace ``fd`` (None: where the thread is), its result or exception
+    handed to ``fut``. The thread is back in ``home`` before the caller wakes, so no thread is
+    left in a namespace once its job is done."""
+    if not fut.set_running_or_notify_cancel():
+        return
+    try:
+        try:
+            if fd is not None:
+                setns(fd)
+            result = fn()
+        finally:
+            setns(home)
+    except BaseException as exc:  # handed to the caller
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
+
+
 class _Worker:
     """One daemon thread that runs jobs inside namespaces, one job at a time."""
 
@@ -148,20 +159,7 @@ class _Worker:
         self._ready.set()
         while True:
             fd, fn, fut = self._jobs.get()
-            if not fut.set_running_or_notify_cancel():
-                continue
-            # Back home before the caller wakes: no thread is left in its namespace afterwards.
-            try:
-                try:
-                    if fd is not None:
-                        setns(fd)
-                    result = fn()
-                finally:
-                    setns(self._home)
-            except BaseException as exc:  # handed to the caller
-                fut.set_exception(exc)
-            else:
-                fut.set_result(result)
+            run_job(fd, fn, fut, self._home)
 
     def run(self, fd: int | None, fn: Callable[[], T]) -> T:
         if threading.current_thread() is self._thread:

@@ -4,11 +4,13 @@ A topology's programs live in a PID namespace of their own (see :mod:`.superviso
 process, its init, is ours. Starting that init as a new interpreter costs a whole Python start
 (10 ms here, but 180-400 ms under user-mode Linux, where every exec and page fault is dear, and a
 fork of the test process is dear too: 90-170 ms there). So each test process starts one helper,
-the **maker** (``python -I -S -c _MAKER``), once, and asks it for each new namespace over a
-socket: the maker calls ``unshare(CLONE_NEWPID)``, forks (the child is PID 1 of the new namespace
-and runs the init loop, ``_init`` below), and puts its own children's namespace back with
-``setns`` (an unshared PID namespace can be entered only once otherwise). A fork of that small
-process costs 0.3 ms here and about 20 ms under user-mode Linux 5.10.
+the **maker** (``python -I -S -c _MAKER``: standalone, it cannot import this package), once,
+and asks it for each new namespace over a socket: the maker calls ``unshare(CLONE_NEWPID)``,
+forks (the child is PID 1 of the new namespace and runs the init loop, ``init`` in ``_MAKER``),
+and puts its own children's namespace back with ``setns`` (``unshare(CLONE_NEWPID)`` works only
+once otherwise). A rootless run may not go back: there a middle process unshares and forks the
+init, and the maker, a child subreaper, inherits it. A fork of that small process costs 0.3 ms
+here and about 20 ms under user-mode Linux 5.10.
 
 Lifetimes:
 
@@ -36,6 +38,7 @@ import time
 
 from pytest_macvlan.errors import WaitTimeout
 from pytest_macvlan.kernel.libc import CLONE_NEWPID
+from pytest_macvlan.kernel.nsworker import limit_hit
 from pytest_macvlan.wait import wait_until
 
 # The maker, run as `python -I -S -c _MAKER PIDFD SOCK`. Each request is one byte with the init's
@@ -266,7 +269,7 @@ class Maker:
             raise OSError(f"the PID namespace maker ended (exit {self._proc.poll()}): {self._stderr()}")
         if answer.startswith("E "):
             _e, err, text = answer.split(" ", 2)
-            raise OSError(int(err), text)
+            raise OSError(int(err), text + limit_hit(int(err), "pid"))
         return Init(int(answer))
 
     def _stderr(self) -> str:
@@ -299,21 +302,30 @@ _lock = threading.Lock()
 _maker: tuple[int, Maker] | None = None
 
 
+def _running() -> Maker | None:
+    """This process's maker if it is running (a forked child's is its parent's: not its own).
+    Called with the lock held."""
+    if _maker is None or _maker[0] != os.getpid() or not _maker[1].alive():
+        return None
+    return _maker[1]
+
+
 def maker() -> Maker:
     """This process's maker, started on first use (again in a forked child, or if it died)."""
     global _maker
     with _lock:
-        if _maker is None or _maker[0] != os.getpid() or not _maker[1].alive():
+        running = _running()
+        if running is None:
             if _maker is not None and _maker[0] == os.getpid():
-                _maker[1].close()
-            _maker = (os.getpid(), Maker())
-        return _maker[1]
+                _maker[1].close()  # it died: reap it
+            running = Maker()
+            _maker = (os.getpid(), running)
+        return running
 
 
 def maker_pid() -> int | None:
     """The PID of this process's maker, if it has one running (tests leave it out of the
     processes a topology must not leave behind: it lives as long as the test process)."""
     with _lock:
-        if _maker is None or _maker[0] != os.getpid() or not _maker[1].alive():
-            return None
-        return _maker[1].pid
+        running = _running()
+        return running.pid if running is not None else None

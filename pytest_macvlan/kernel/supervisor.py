@@ -230,21 +230,7 @@ class _Forker:
             return
         self._ready.set()
         while (job := self._jobs.get()) is not None:
-            fd, fn, fut = job
-            if not fut.set_running_or_notify_cancel():
-                continue
-            # Back home before the caller wakes: no thread is left in its namespace afterwards.
-            try:
-                try:
-                    if fd is not None:
-                        netns.setns(fd)
-                    result = fn()
-                finally:
-                    netns.setns(self._home)
-            except BaseException as exc:  # handed to the caller
-                fut.set_exception(exc)
-            else:
-                fut.set_result(result)
+            netns.run_job(*job, self._home)
 
     def run(self, fd: int | None, fn: Callable[[], T]) -> T:
         fut: Future[T] = Future()

@@ -3,8 +3,9 @@
 A UML guest runs on one CPU, and most of a lane's time is the guest's own (each system call and
 page fault is dear there: see docs/kernels.md). So a lane run alone on a machine with N cores can
 split its tests over N guests, each running ``--netlab-shard I/N`` (:mod:`..plugin.shard`), and
-merge their output into the lane's directory as one guest would have written it: claims.json
-(every claim once), claims.md, junit.xml, status and lane.json. Each guest keeps its own files
+merge their output into the lane's directory: claims.json (every claim once, in the report's
+order, as one guest would have written it), claims.md (the parts' tables one after the other),
+junit.xml (the parts' test suites), status and lane.json. Each guest keeps its own files
 (console, pcaps) under ``OUT/guest-I``. The matrix runs one guest per kernel: its lanes already
 use the cores.
 """
@@ -87,10 +88,12 @@ def _where(claim: dict[str, Any]) -> tuple[str, int, str]:
 
 def merge_outputs(parts: Sequence[Path], out: Path) -> None:
     """The parts' claims.json, claims.md and junit.xml merged into ``out``."""
-    docs = [json.loads((p / "claims.json").read_text(encoding="utf-8")) for p in parts if (p / "claims.json").is_file()]
+    docs = {
+        p: json.loads((p / "claims.json").read_text(encoding="utf-8")) for p in parts if (p / "claims.json").is_file()
+    }
     if docs:
-        merged = dict(docs[0])
-        claims = [c for p, d in zip(parts, docs, strict=False) for c in rebase(d.get("claims", []), p, out)]
+        merged = dict(next(iter(docs.values())))
+        claims = [c for p, d in docs.items() for c in rebase(d.get("claims", []), p, out)]
         merged["claims"] = sorted(claims, key=_where)
         (out / "claims.json").write_text(json.dumps(merged, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     tables = [(p / "claims.md").read_text(encoding="utf-8") for p in parts if (p / "claims.md").is_file()]

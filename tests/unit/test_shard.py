@@ -117,3 +117,15 @@ def test_the_parts_output_is_merged_into_the_lane(tmp_path: Path) -> None:
     assert "table 0" in (tmp_path / "claims.md").read_text() and "table 1" in (tmp_path / "claims.md").read_text()
     cases = [c.get("name") for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")]
     assert cases == ["t0", "t1"]
+
+
+def test_a_part_without_claims_does_not_shift_the_others_paths(tmp_path: Path) -> None:
+    """Guest 1 wrote no claims.json (it crashed): guest 2's pcap paths are still its own."""
+    first, second = tmp_path / "guest-1", tmp_path / "guest-2"
+    first.mkdir()
+    second.mkdir()
+    claim = {"nodeid": "s.py::t", "location": "s.py:3", "evidence": [{"pcap": "pcaps/t.pcapng"}]}
+    (second / "claims.json").write_text(json.dumps({"schema": "x", "kernel": {}, "claims": [claim]}))
+    merge_outputs([first, second], tmp_path)
+    [merged] = json.loads((tmp_path / "claims.json").read_text())["claims"]
+    assert merged["evidence"][0]["pcap"] == "guest-2/pcaps/t.pcapng"
