@@ -22,10 +22,11 @@ _EXPORTS = {
     "build": "topology.lab",
     "Capture": "capture.sniffer",
     "Frame": "capture.frames",
+    "ethernet": "capture.send",
     "NetLab": "topology.lab",
     "load_spec": "spec.parse",
     "parse_spec": "spec.parse",
-    "PingResult": "kernel.processes",
+    "PingResult": "kernel.ping",
     "TopologySpec": "spec.model",
     "Link": "topology.handles",
     "Netns": "topology.handles",
@@ -147,6 +148,7 @@ if TYPE_CHECKING:  # the same names, typed, for mypy and editors (re-exported: `
     from .capture.predicates import tcp as tcp
     from .capture.predicates import udp as udp
     from .capture.predicates import vlan as vlan
+    from .capture.send import ethernet as ethernet
     from .capture.sniffer import Capture as Capture
     from .errors import BuildError as BuildError
     from .errors import ChangeError as ChangeError
@@ -155,7 +157,7 @@ if TYPE_CHECKING:  # the same names, typed, for mypy and editors (re-exported: `
     from .errors import MacvlanError as MacvlanError
     from .errors import SpecError as SpecError
     from .errors import WaitTimeout as WaitTimeout
-    from .kernel.processes import PingResult as PingResult
+    from .kernel.ping import PingResult as PingResult
     from .kernel.processes import Process as Process
     from .kernel.records import Address as Address
     from .kernel.records import BridgeVlan as BridgeVlan

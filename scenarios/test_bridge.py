@@ -52,7 +52,7 @@ def test_bridge_macvlans_talk_directly(topology: Topology) -> None:
     ns4 = topology["ns4"]
     macvl4, macvl5 = topology.link("ns4/macvl4"), topology.link("ns5/macvl5")
     cap = macvl5.sniff()
-    result = ns4.ping(NS5_IP)
+    result = ns4.echo(NS5_IP)
     assert result.ok, result.output
     assert result.ttl == 64, result.output  # no router in between
     assert ns4.neighbours().get(NS5_IP) == macvl5.mac
@@ -80,7 +80,7 @@ def test_parent_capture_between_bridge_macvlans(topology: Topology) -> None:
     """
     macvl4, macvl5 = topology.link("ns4/macvl4"), topology.link("ns5/macvl5")
     eno2, wire = topology.link("S3/eno2").sniff(), topology.link("lan/s3").sniff()
-    result = topology["ns4"].ping(NS5_IP)
+    result = topology["ns4"].echo(NS5_IP)
     assert result.ok, result.output
     ask = arp_request(psrc=NS4_IP, pdst=NS5_IP)
     eno2.assert_count(ask & broadcast & outgoing, 1)
@@ -103,7 +103,7 @@ def test_lan_host_sees_only_the_arp_broadcast(topology: Topology) -> None:
     broadcast domain, but unicast between macvlans of one parent never reaches the LAN."""
     macvl4, macvl5 = topology.link("ns4/macvl4"), topology.link("ns5/macvl5")
     s20 = topology.link("S20/eth0").sniff()
-    result = topology["ns4"].ping(NS5_IP)
+    result = topology["ns4"].echo(NS5_IP)
     assert result.ok, result.output
     s20.assert_count(arp_request(psrc=NS4_IP, pdst=NS5_IP) & broadcast & incoming, 1)
     s20.assert_count(mac(macvl4.mac) | mac(macvl5.mac), 1)  # that broadcast, and nothing else of theirs
@@ -121,7 +121,7 @@ def test_ns4_reaches_the_lan_host_directly(topology: Topology) -> None:
     between, ttl 64)."""
     macvl4, s20 = topology.link("ns4/macvl4"), topology.link("S20/eth0")
     eno2 = topology.link("S3/eno2").sniff()
-    result = topology["ns4"].ping(S20_IP)
+    result = topology["ns4"].echo(S20_IP)
     assert result.ok, result.output
     assert result.ttl == 64, result.output
     eno2.wait_for(icmp_echo_request(src=NS4_IP, dst=S20_IP) & outgoing & src_mac(macvl4.mac) & dst_mac(s20.mac))
@@ -140,7 +140,7 @@ def test_ns4_reaches_hosts_behind_the_gateway(topology: Topology) -> None:
     macvl4, gw = topology.link("ns4/macvl4"), topology.link("gw/eth0")
     eno2 = topology.link("S3/eno2").sniff()
     for dst in BEHIND_GATEWAY:
-        result = topology["ns4"].ping(dst)
+        result = topology["ns4"].echo(dst)
         assert result.ok, result.output
         assert result.ttl == 63, result.output  # one router: the gateway
         eno2.wait_for(icmp_echo_request(src=NS4_IP, dst=dst) & outgoing & src_mac(macvl4.mac) & dst_mac(gw.mac))
@@ -166,7 +166,7 @@ def test_no_nat_on_s3(topology: Topology) -> None:
         "203.0.113.66": topology.link("public/eth0").sniff(),
     }
     for dst, cap in far.items():
-        result = topology["ns4"].ping(dst)
+        result = topology["ns4"].echo(dst)
         assert result.ok, result.output
         cap.wait_for(icmp_echo_request(src=NS4_IP, dst=dst) & incoming)
         cap.wait_for(icmp_echo_reply(src=dst, dst=NS4_IP) & outgoing)

@@ -44,7 +44,7 @@ def test_nodst_takes_listed_frames_away_from_the_parent(topology: Topology) -> N
         raise
     cap = topology.link("ns1/macvl1").sniff()
     parent = topology.link("S3/eno2").sniff()
-    taken = s20.ping("10.138.36.58", timeout=0.5)
+    taken = s20.echo("10.138.36.58", timeout=0.5)
     assert not taken.ok, taken.output
     cap.wait_for(arp_request(pdst="10.138.36.58") & incoming & src_mac(S20_MAC))
     parent.assert_none(arp_reply(psrc="10.138.36.58"))

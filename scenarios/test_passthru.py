@@ -20,6 +20,7 @@ from pytest_macvlan import (
     arp_reply,
     broadcast,
     dst_mac,
+    ethernet,
     icmp_echo_request,
     incoming,
     outgoing,
@@ -155,14 +156,9 @@ def test_passthru_macvlan_receives_every_frame(topology: Topology) -> None:
     frame it hands to a macvlan PACKET_HOST, and in passthru mode it hands it all of them.
     """
     eno2, macvl1 = topology.link("S3/eno2"), topology.link("ns1/macvl1")
-    from scapy.layers.l2 import Ether
-    from scapy.packet import Raw
-
     cap = macvl1.sniff()
     targets = {eno2.mac: "host", FOREIGN: "host", "ff:ff:ff:ff:ff:ff": "broadcast"}
-    topology.link("lan/s3").send(
-        [Ether(src=LAN, dst=dst, type=ETH_P_LOCAL) / Raw(b"passthru".ljust(46, b".")) for dst in targets]
-    )
+    topology.link("lan/s3").send([ethernet(dst, LAN, ETH_P_LOCAL, b"passthru".ljust(46, b".")) for dst in targets])
     ours = ethertype(ETH_P_LOCAL) & src_mac(LAN) & incoming
     seen = cap.wait_for(ours, count=len(targets))
     assert {f.dst: PKTTYPE_NAMES[f.pkttype] for f in seen} == targets, cap.summary()
@@ -180,7 +176,7 @@ def test_parent_loses_its_unicast_traffic(topology: Topology) -> None:
     eno2, macvl1 = topology.link("S3/eno2"), topology.link("ns1/macvl1")
     s20 = topology["S20"]
     on_eno2, on_macvl1 = eno2.sniff(), macvl1.sniff()
-    lost = s20.ping("10.138.36.58", timeout=0.5)
+    lost = s20.echo("10.138.36.58", timeout=0.5)
     assert not lost.ok, lost.output
     assert s20.neighbours().get("10.138.36.58") == eno2.mac
     on_eno2.wait_for(arp_reply(psrc="10.138.36.58") & outgoing)  # S3 answered the ARP ...
@@ -190,5 +186,5 @@ def test_parent_loses_its_unicast_traffic(topology: Topology) -> None:
 
     on_macvl1.close()  # macvl1 is about to go (its frames stay readable)
     topology["ns1"].run("ip", "link", "del", "dev", "macvl1")
-    back = s20.ping("10.138.36.58")
+    back = s20.echo("10.138.36.58")
     assert back.ok, back.output

@@ -70,7 +70,7 @@ iptables = ["-t nat -A POSTROUTING -s 192.168.9.0/24 -o eno2 -j MASQUERADE"]
 )
 def test_ping_between_private_siblings_fails(topology: Topology) -> None:
     """L620-625: "Destination Host Unreachable" (both private, both on veth1)."""
-    result = topology["ns1"].ping(NS2)
+    result = topology["ns1"].echo(NS2)
     assert not result.ok, result.output
     assert result.unreachable, result.output
 
@@ -85,7 +85,7 @@ def test_sibling_on_same_parent_captures_nothing(topology: Topology) -> None:
     """The ARP request's last point is the parent: it came back into veth1 through the hairpin,
     and macvl2 saw none of it."""
     veth1, macvl2 = topology.sniff("S3/veth1", "ns2/macvl2")
-    result = topology["ns1"].ping(NS2)
+    result = topology["ns1"].echo(NS2)
     ask = arp_request(pdst=NS2)
     veth1.wait_for(ask & incoming, count=result.transmitted)  # back at the parent ...
     macvl2.assert_none()  # ... and nothing at all at the sibling
@@ -100,7 +100,7 @@ def test_sibling_on_same_parent_captures_nothing(topology: Topology) -> None:
 def test_private_macvlan_on_other_parent_captures_arp_requests(topology: Topology) -> None:
     """macvl3 is private too, on veth2: private only isolates macvlans of one parent."""
     macvl3 = topology.link("ns3/macvl3").sniff()
-    result = topology["ns1"].ping(NS2)
+    result = topology["ns1"].echo(NS2)
     requests = macvl3.wait_for(arp_request(psrc=NS1, pdst=NS2) & incoming, count=result.transmitted)
     assert all(f.src == topology.link("ns1/macvl1").mac for f in requests), macvl3.summary()
 
@@ -118,7 +118,7 @@ def test_requests_went_back_to_the_parent_and_died_there(topology: Topology) -> 
     """The article's two copies on veth1_br are one frame in and the same frame out again; the
     last point the request reaches is veth1 (and its own sender), never macvl2."""
     veth1_br, veth1, macvl1, macvl2 = topology.sniff("S3/veth1_br", "S3/veth1", "ns1/macvl1", "ns2/macvl2")
-    result = topology["ns1"].ping(NS2)
+    result = topology["ns1"].echo(NS2)
     ask = arp_request(pdst=NS2)
     sent_back = veth1_br.wait_for(ask & outgoing, count=result.transmitted)
     received = veth1_br.matching(ask & incoming)
@@ -145,7 +145,7 @@ def test_neigh_add_on_a_failed_entry_answers_file_exists(topology: Topology) -> 
     without ``dev`` answers "Device and destination are required arguments."; with ``dev`` it
     works, and the entry added then is PERMANENT."""
     ns1, mac2 = topology["ns1"], topology.link("ns2/macvl2").mac
-    failed = ns1.ping(NS2)
+    failed = ns1.echo(NS2)
     assert not failed.ok, failed.output
     wait_until(lambda: neigh_state(ns1, NS2, "macvl1"), lambda s: s == "FAILED", timeout=2.0, what="a FAILED entry")
     add = ("ip", "neigh", "add", NS2, "lladdr", mac2, "dev", "macvl1")
@@ -171,13 +171,13 @@ def test_static_neighbours_let_private_siblings_talk(topology: Topology) -> None
     """Before the article's step (L720-740) the ping fails; after it, it works, twice, and ns2
     captures both exchanges (L778-798): unicast to a sibling's MAC is delivered."""
     ns1 = topology["ns1"]
-    before = ns1.ping(NS2)
+    before = ns1.echo(NS2)
     assert not before.ok, before.output
     ns1.run("ip", "neigh", "flush", "dev", "macvl1")  # the FAILED entry (L724-726)
     topology.apply(STATIC_NEIGHBOURS)
     macvl2 = topology.link("ns2/macvl2").sniff()
     for _ in range(2):  # "ping了两次"
-        result = ns1.ping(NS2)
+        result = ns1.echo(NS2)
         assert result.ok, result.output
     macvl2.assert_count(icmp_echo_request(src=NS1, dst=NS2) & incoming, 2)
     macvl2.assert_count(icmp_echo_reply(src=NS2, dst=NS1) & outgoing, 2)
@@ -281,12 +281,12 @@ def test_fdb_miss_floods_one_request_to_veth2(topology: Topology) -> None:
     reply = icmp_echo_reply(src=NS2, dst=NS1)
     assert fdb_port(s3, macvl2.mac) is None, "test_br knew macvl2's MAC before any ping"
 
-    first = ns1.ping(NS2)
+    first = ns1.echo(NS2)
     assert first.ok, first.output
     veth2.assert_count(request & incoming & dst_mac(macvl2.mac), 1)  # the flood of an unknown destination
     assert fdb_port(s3, macvl2.mac) == "veth1_br"  # learned from macvl2's reply
 
-    second = ns1.ping(NS2)
+    second = ns1.echo(NS2)
     assert second.ok, second.output
     veth2.assert_count(request, 1)  # still only the first one: the bridge forwarded to veth1_br alone
 
@@ -297,7 +297,7 @@ def test_fdb_miss_floods_one_request_to_veth2(topology: Topology) -> None:
         timeout=5.0,
         what=f"test_br's FDB entry for macvl2 ({macvl2.mac}) to age out",
     )
-    third = ns1.ping(NS2)
+    third = ns1.echo(NS2)
     assert third.ok, third.output
     veth2.assert_count(request, 2)  # flooded again
     veth2.assert_none(reply)  # the replies went to a known MAC: never flooded
@@ -316,7 +316,7 @@ def test_parent_does_not_hand_the_flood_to_macvl3(topology: Topology) -> None:
     ns1, macvl2 = topology["ns1"], topology.link("ns2/macvl2")
     topology.apply(STATIC_NEIGHBOURS)
     veth2, macvl3 = topology.sniff("S3/veth2", "ns3/macvl3")
-    result = ns1.ping(NS2)
+    result = ns1.echo(NS2)
     assert result.ok, result.output
     request = icmp_echo_request(src=NS1, dst=NS2)
     veth2.wait_for(request & incoming & dst_mac(macvl2.mac))
@@ -342,7 +342,7 @@ def test_bridge_ip_leaves_layer2_forwarding(topology: Topology) -> None:
         to the other ports aside: they depend on what the bridge had learned)."""
         veth1_br, veth2_br = topology.sniff("S3/veth1_br", "S3/veth2_br")
         for dst in (NS2, NS3):
-            result = ns1.ping(dst)
+            result = ns1.echo(dst)
             assert result.ok, result.output
         path = {
             "to ns2": (icmp_echo_request(src=NS1, dst=NS2), ((veth1_br, incoming), (veth1_br, outgoing))),
@@ -361,11 +361,11 @@ def test_bridge_ip_leaves_layer2_forwarding(topology: Topology) -> None:
         return seen
 
     before = observe()
-    no_gateway = ns1.ping("192.168.9.1", timeout=0.5)
+    no_gateway = ns1.echo("192.168.9.1", timeout=0.5)
     assert not no_gateway.ok, no_gateway.output
     topology.apply(BRIDGE_IP)
     assert observe() == before
-    gateway = ns1.ping("192.168.9.1")
+    gateway = ns1.echo("192.168.9.1")
     assert gateway.ok, gateway.output
 
 
@@ -381,14 +381,14 @@ def test_ns1_reaches_s3_and_the_lan_host(topology: Topology) -> None:
     one router, S3 (ttl 63, L920)."""
     ns1 = topology["ns1"]
     for dst in ("10.138.36.58", "10.138.36.66"):
-        before = ns1.ping(dst, timeout=0.3)
+        before = ns1.echo(dst, timeout=0.3)
         assert not before.ok, before.output
     topology.apply(BRIDGE_IP)
     topology.apply(ROUTES)
-    to_s3 = ns1.ping("10.138.36.58")
+    to_s3 = ns1.echo("10.138.36.58")
     assert to_s3.ok, to_s3.output
     assert to_s3.ttl == 64, to_s3.output
-    to_s20 = ns1.ping("10.138.36.66")
+    to_s20 = ns1.echo("10.138.36.66")
     assert to_s20.ok, to_s20.output
     assert to_s20.ttl == 63, to_s20.output
 
@@ -406,7 +406,7 @@ def test_routed_icmp_uses_the_bridge_mac_on_test_br(topology: Topology) -> None:
     test_br, macvl1 = topology.link("S3/test_br"), topology.link("ns1/macvl1")
     cap = test_br.sniff()
     for dst in ("10.138.36.58", "10.138.36.66"):
-        result = topology["ns1"].ping(dst)
+        result = topology["ns1"].echo(dst)
         assert result.ok, result.output
         cap.wait_for(icmp_echo_request(src=NS1, dst=dst) & incoming & src_mac(macvl1.mac) & dst_mac(test_br.mac))
         cap.wait_for(icmp_echo_reply(src=dst, dst=NS1) & outgoing & src_mac(test_br.mac) & dst_mac(macvl1.mac))
@@ -427,7 +427,7 @@ def test_eno2_carries_only_the_lan_ping_with_its_own_mac(topology: Topology) -> 
     eno2, s20 = topology.link("S3/eno2"), topology.link("S20/eth0")
     cap = eno2.sniff()
     for dst in ("10.138.36.58", "10.138.36.66"):
-        result = topology["ns1"].ping(dst)
+        result = topology["ns1"].echo(dst)
         assert result.ok, result.output
     cap.wait_for(
         icmp_echo_request(src=NS1, dst="10.138.36.66") & outgoing & src_mac(eno2.mac) & dst_mac(s20.mac) & ipv4(ttl=63)
@@ -437,6 +437,7 @@ def test_eno2_carries_only_the_lan_ping_with_its_own_mac(topology: Topology) -> 
     assert all(f.src == eno2.mac for f in cap.matching(ipv4(src=NS1) & outgoing)), cap.summary()
 
 
+@pytest.mark.requires_kernel("iptables")
 @pytest.mark.claim(
     "to reach a public host, the private topology needs NAT on S3",
     article="L851",
@@ -452,14 +453,14 @@ def test_public_host_needs_nat(topology: Topology) -> None:
     topology.apply(BRIDGE_IP)
     topology.apply(ROUTES)
     public, gw_lan = topology.sniff("public/eth0", "gw/eth0")
-    without = ns1.ping(PUBLIC, timeout=0.5)
+    without = ns1.echo(PUBLIC, timeout=0.5)
     assert not without.ok, without.output
     public.wait_for(icmp_echo_request(src=NS1, dst=PUBLIC) & incoming)
     public.wait_for(icmp_echo_reply(src=PUBLIC, dst=NS1) & outgoing)  # answered, to an address ...
     gw_lan.assert_none(icmp_echo_reply(dst=NS1), within=0)  # ... the gateway cannot route back
     topology.apply(NAT)
     public.clear()
-    with_nat = ns1.ping(PUBLIC)
+    with_nat = ns1.echo(PUBLIC)
     assert with_nat.ok, with_nat.output
     public.wait_for(icmp_echo_request(src="10.138.36.58", dst=PUBLIC) & incoming)
     public.assert_none(ipv4(src=NS1), within=0)
@@ -503,7 +504,7 @@ def test_promisc_parents(topology: Topology) -> None:
         assert not shows_promisc(s3, name)
     assert veth1.info().promiscuity > 0 and veth2.info().promiscuity > 0
     cap = veth2.sniff()
-    result = topology["ns1"].ping(NS3)
+    result = topology["ns1"].echo(NS3)
     assert result.ok, result.output
     cap.wait_for(icmp_echo_request(src=NS1, dst=NS3) & incoming & dst_mac(topology.link("ns3/macvl3").mac))
     assert cap.count(broadcast) >= 1, cap.summary()

@@ -11,11 +11,10 @@ Frames are put on the wire from S20, eno2's peer, with explicit source and desti
 from __future__ import annotations
 
 import platform
-from typing import Any
 
 import pytest
 
-from pytest_macvlan import Link, Topology, icmp_echo_request, incoming, src_mac
+from pytest_macvlan import Link, Topology, ethernet, icmp_echo_request, incoming, src_mac
 from pytest_macvlan.capture.frames import PKTTYPE_NAMES
 from pytest_macvlan.capture.predicates import ethertype
 from pytest_macvlan.kernel.processes import CommandFailed
@@ -30,12 +29,9 @@ FOREIGN = "02:00:00:00:99:99"  # a MAC no interface has
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 
 
-def frames_from(src: str, dsts: list[str]) -> list[Any]:
+def frames_from(src: str, dsts: list[str]) -> list[bytes]:
     """One experimental-ethertype frame from ``src`` to each of ``dsts``."""
-    from scapy.layers.l2 import Ether
-    from scapy.packet import Raw
-
-    return [Ether(src=src, dst=dst, type=ETH_P_LOCAL) / Raw(b"source".ljust(46, b".")) for dst in dsts]
+    return [ethernet(dst, src, ETH_P_LOCAL, b"source".ljust(46, b".")) for dst in dsts]
 
 
 def destinations(macvl1: Link, eno2: Link) -> list[str]:
@@ -123,7 +119,7 @@ def test_listed_frames_are_duplicated_unless_nodst(topology: Topology) -> None:
     cap = topology.link("ns1/macvl1").sniff()
     to_s3 = icmp_echo_request(src="10.138.36.66", dst="10.138.36.58") & incoming & src_mac(S20_MAC)
 
-    answered = s20.ping("10.138.36.58")
+    answered = s20.echo("10.138.36.58")
     assert answered.ok, answered.output
     cap.assert_count(to_s3, 1)
 
@@ -135,7 +131,7 @@ def test_listed_frames_are_duplicated_unless_nodst(topology: Topology) -> None:
         pytest.skip(f"kernel {platform.release()} refuses the nodst flag (EINVAL): it arrived in Linux 5.13")
     shown = ns1.run("ip", "-d", "link", "show", "dev", "macvl1").stdout
     assert "macvlan mode source nodst" in shown, shown
-    taken = s20.ping("10.138.36.58", timeout=0.5)
+    taken = s20.echo("10.138.36.58", timeout=0.5)
     assert not taken.ok, taken.output
     cap.assert_count(to_s3, 2)
 
@@ -148,12 +144,12 @@ def test_macvlan_talks_only_with_listed_hosts(topology: Topology) -> None:
     """ns1 pings S20 while S20's MAC is listed; once it is taken off the list, S20's replies
     (to macvl1's own MAC) no longer reach macvl1 and the ping fails."""
     ns1 = topology["ns1"]
-    listed = ns1.ping("10.138.36.66")
+    listed = ns1.echo("10.138.36.66")
     assert listed.ok, listed.output
     ns1.run("ip", "link", "set", "dev", "macvl1", "type", "macvlan", "macaddr", "del", S20_MAC)
     cap = topology.link("ns1/macvl1").sniff()
     on_eno2 = topology.link("S3/eno2").sniff()
-    unlisted = ns1.ping("10.138.36.66", timeout=0.5)
+    unlisted = ns1.echo("10.138.36.66", timeout=0.5)
     assert not unlisted.ok, unlisted.output
     on_eno2.wait_for(src_mac(S20_MAC) & incoming)  # S20 did answer
     cap.assert_none(src_mac(S20_MAC))

@@ -13,6 +13,7 @@ frame costs one copy and one build, the least scapy allows.
 
 from __future__ import annotations
 
+import struct
 import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +23,24 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Sendable = bytes | bytearray | memoryview | Any  # a scapy Packet; Any keeps scapy out of imports
+
+
+def mac_bytes(text: str) -> bytes:
+    """``aa:bb:cc:dd:ee:ff`` (or ``-`` separated) as six raw bytes; :class:`ValueError` otherwise."""
+    parts = text.replace("-", ":").split(":") if isinstance(text, str) else []
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts):
+        raise ValueError(f"not a MAC address: {text!r}")
+    return bytes(int(p, 16) for p in parts)
+
+
+def ethernet(dst: str, src: str, ethertype: int, payload: bytes = b"") -> bytes:
+    """An Ethernet frame as bytes, padded to the 60-byte minimum (without the FCS), for
+    :meth:`Link.send <pytest_macvlan.topology.links.Link.send>`: no scapy needed for a raw frame.
+    ``ethernet(dst="ff:ff:ff:ff:ff:ff", src=mac, ethertype=0x88B5, payload=b"hello")``."""
+    if isinstance(ethertype, bool) or not isinstance(ethertype, int) or not 0 <= ethertype <= 0xFFFF:
+        raise ValueError(f"ethertype must be 0-0xffff, not {ethertype!r}")
+    frame = mac_bytes(dst) + mac_bytes(src) + struct.pack("!H", ethertype) + bytes(payload)
+    return frame.ljust(60, b"\0")
 
 
 def frames_bytes(frames: Sendable | Iterable[Sendable], mac: str, ipv4: str | None, label: str) -> list[bytes]:

@@ -2,8 +2,11 @@
 
 Each link kind is tried for real over netlink (a kernel that can load modules loads them on
 the way, as it would for a test); netem, nftables and iptables are tried with their tools.
-The result is cached for the session (and per boot in ``/run/pytest-macvlan`` when that is
-writable, keyed by the kernel's boot id, so later sessions pay nothing).
+The result is cached for the session, and in two files when they are writable: per boot in
+``/run/pytest-macvlan`` (keyed by the kernel's boot id), and in the file ``$PYTEST_MACVLAN_FEATURES_FILE``
+names (the kernel runner keeps one per kernel build in its cache and hands it to each guest, whose
+``/run`` is new at every boot). A record is used only for the same kernel build (``uname -r`` and
+``uname -v``) and the same firewall and traffic-control tools installed.
 """
 
 from __future__ import annotations
@@ -176,16 +179,30 @@ def _tool(supervisor: Supervisor, fd: int, argv: list[str]) -> tuple[bool, str]:
     from pytest_macvlan.kernel.processes import run
 
     try:
-        done = run(supervisor, fd, argv, check=False, timeout=10)
+        done = run(supervisor, fd, argv, check=False, timeout=TOOL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _unsure.add(argv[0])  # perhaps only the machine's load: this result is not kept in a file
+        return False, f"{argv[0]} did not finish in {TOOL_TIMEOUT:g} s"
     except (OSError, subprocess.SubprocessError) as exc:
         return False, str(exc)
     said = (done.stderr or done.stdout).strip()
     return done.returncode == 0, said.splitlines()[-1] if said else f"exit {done.returncode}"
 
 
+#: How long a probed tool may take (module loading included) before it counts as failed.
+TOOL_TIMEOUT = 10.0
+#: Tools that timed out in this process's probe: its result is used but not written to a file.
+_unsure: set[str] = set()
+
 # -- caching ----------------------------------------------------------------------------------
 
 _session: Features | None = None
+
+
+#: The environment variable naming a features file kept across boots (see the module).
+FILE_ENV = "PYTEST_MACVLAN_FEATURES_FILE"
+_TOOLS = ("tc", "nft", "iptables", "iptables-nft", "iptables-legacy")
+_VERSION = 3  # 3: keyed by the kernel build and the tools
 
 
 def _boot_id() -> str:
@@ -195,33 +212,67 @@ def _boot_id() -> str:
         return "unknown"
 
 
+def _key() -> dict[str, Any]:
+    """What a probe's result depends on besides the kernel's code: its build and our tools."""
+    return {
+        "version": _VERSION,
+        "kernel": platform.release(),
+        "build": platform.version(),
+        "tools": sorted(t for t in _TOOLS if shutil.which(t)),
+    }
+
+
+def _paths() -> list[Path]:
+    paths = [CACHE_DIR / f"features-v{_VERSION}-{platform.release()}-{_boot_id()}.json"]
+    named = os.environ.get(FILE_ENV)
+    if named:
+        paths.insert(0, Path(named))
+    return paths
+
+
+def _load(path: Path, key: dict[str, Any]) -> Features | None:
+    try:
+        data = json.loads(path.read_text())
+        if data.get("key") != key:
+            return None
+        return Features(data["kernel"], frozenset(data["have"]), dict(data["missing"]), str(data["firewall"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _store(path: Path, found: Features, key: dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(mode=0o755, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(found) | {"have": sorted(found.have), "key": key}))
+        tmp.replace(path)
+    except OSError:
+        pass  # no cache (e.g. rootless, or a read-only file): the session still has its result
+
+
 def known() -> Features | None:
     """The features probed already (this session), without probing: None if they were not."""
     return _session
 
 
 def get(*, refresh: bool = False) -> Features:
-    """The probed features: from this session, from the per-boot cache, or probed now."""
+    """The probed features: from this session, from a cache file, or probed now."""
     global _session
     if _session is not None and not refresh:
         return _session
-    path = CACHE_DIR / f"features-v2-{platform.release()}-{_boot_id()}.json"  # v2: macvtap, tap
+    key = _key()
+    paths = _paths()
     if not refresh:
-        try:
-            data = json.loads(path.read_text())
-            _session = Features(data["kernel"], frozenset(data["have"]), dict(data["missing"]), str(data["firewall"]))
-            return _session
-        except (OSError, ValueError, KeyError):
-            pass
+        for path in paths:
+            found = _load(path, key)
+            if found is not None:
+                _session = found
+                return found
+    _unsure.clear()
     _session = probe()
-    try:
-        CACHE_DIR.mkdir(mode=0o755, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        record = asdict(_session) | {"have": sorted(_session.have)}
-        tmp.write_text(json.dumps(record))
-        tmp.replace(path)
-    except OSError:
-        pass  # no cache (e.g. rootless): the session still has its result
+    if not _unsure:
+        for path in paths:
+            _store(path, _session, key)
     return _session
 
 

@@ -14,17 +14,15 @@ import re
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pytest_macvlan.kernel import nsworker as netns
+from pytest_macvlan.kernel.ping import PingResult
 from pytest_macvlan.kernel.supervisor import STOP_GRACE, Supervisor
 from pytest_macvlan.wait import check_timeout, wait_until
 
 __all__ = ["STOP_GRACE", "CommandFailed", "PingResult", "Process", "Programs", "Supervisor", "run", "spawn"]
 
-_TTL = re.compile(r"\bttl=(\d+)")
-_REPLY = re.compile(r"^\d+ bytes from ", re.M)
 
 # -- a started program ---------------------------------------------------------------------
 
@@ -318,38 +316,3 @@ def stop(proc: subprocess.Popen[str], grace: float = 1.0) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
-
-
-@dataclass(frozen=True)
-class PingResult:
-    """What ``ping`` said: ``ok`` when at least one reply came back; ``ttl`` of the first reply."""
-
-    dst: str
-    ok: bool
-    transmitted: int
-    received: int
-    ttl: int | None
-    unreachable: bool
-    output: str
-    returncode: int
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-def parse_ping(dst: str, output: str, returncode: int) -> PingResult:
-    """``ping``'s output as a :class:`PingResult`: transmitted, received, round-trip times."""
-    ttl = _TTL.search(output)
-    tx = re.search(r"(\d+) packets transmitted", output)
-    rx = re.search(r"(\d+) (?:packets )?received", output)
-    received = int(rx.group(1)) if rx else len(_REPLY.findall(output))
-    return PingResult(
-        dst=dst,
-        ok=received > 0,
-        transmitted=int(tx.group(1)) if tx else 0,
-        received=received,
-        ttl=int(ttl.group(1)) if ttl else None,
-        unreachable="Destination Host Unreachable" in output,
-        output=output,
-        returncode=returncode,
-    )

@@ -10,6 +10,7 @@ limited; on timeout the process and all its children are killed by PID.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_macvlan.errors import RunnerError
+from pytest_macvlan.kernel import features
 from pytest_macvlan.runner import cache
 from pytest_macvlan.runner.catalogue import Kernel
 from pytest_macvlan.runner.lanes import (
@@ -40,6 +42,8 @@ from pytest_macvlan.runner.procs import Guest
 GUEST_SCRIPT = Path(__file__).with_name("guest.py")
 #: UML's boot noise, kept in console.log but not echoed.
 NOISE = re.compile(rb"^(SELinux: |mmapper_init|Failed to initialize ubd|reboot: System halted)")
+#: The feature probe's result for one kernel build, in the kernel's cache directory.
+FEATURES = "features.json"
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -110,6 +114,7 @@ def guest_config(
     *,
     color: bool = True,
     helper: Path | None = None,
+    features_file: Path | None = None,
 ) -> dict[str, object]:
     """What the guest init needs: the command, its environment, paths, modules."""
     venv_bin = str(Path(sys.executable).parent)
@@ -123,6 +128,8 @@ def guest_config(
             "PYTEST_MACVLAN_KERNEL_NAME": prepared.name,  # the lane's name in claims.json
         }
     )
+    if features_file is not None:  # the feature probe's result for this kernel build (kernel/features.py)
+        env[features.FILE_ENV] = str(features_file)
     if not color:  # the console goes to a file only: no terminal colours in it
         env["PY_COLORS"] = "0"
     if "VIRTUAL_ENV" in os.environ:
@@ -151,6 +158,21 @@ def guest_config(
     }
 
 
+def keep_features(written: Path, known: Path) -> None:
+    """Keep the feature probe's result a guest wrote (``written``) as ``known``, for the next
+    boot of the same kernel: only a JSON object (the guest checks its key when it reads it)."""
+    try:
+        data = json.loads(written.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(data, dict) or written.stat().st_size > 1 << 20:
+        return
+    tmp = known.with_name(f".{known.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):
+        tmp.write_text(json.dumps(data))
+        tmp.replace(known)
+
+
 def run_uml(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Sequence[str] | None = None) -> LaneResult:
     """Boot ``k``, run pytest ``args`` (or ``command``) in it, and return what happened."""
     from pytest_macvlan.runner.lanes import pytest_argv
@@ -172,7 +194,13 @@ def run_uml(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
     modprobe = shutil.which("modprobe", path=GUEST_PATH) or "/usr/sbin/modprobe"
     helper.write_text(f'#!/bin/sh\nexec {shlex.quote(modprobe)} -d {shlex.quote(prepared.moddir)} "$@"\n')
     helper.chmod(0o755)
-    cfg = guest_config(prepared, out, argv, modules, color=opts.echo is not None, helper=helper)
+    known = cache.cache_root(opts.cache) / k.name / FEATURES
+    features_file = work / FEATURES
+    with contextlib.suppress(OSError):
+        shutil.copyfile(known, features_file)
+    cfg = guest_config(
+        prepared, out, argv, modules, color=opts.echo is not None, helper=helper, features_file=features_file
+    )
     config.write_text(json.dumps(cfg, indent=2))
     launcher = work / "init"
     python = os.path.realpath(sys.executable)
@@ -207,6 +235,7 @@ def run_uml(k: Kernel, args: Sequence[str], opts: LaneOptions, *, command: Seque
         info = json.loads((out / "guest.json").read_text())
     except (OSError, ValueError):
         info = {}
+    keep_features(features_file, known)
     shutil.rmtree(work, ignore_errors=True)
     result = LaneResult(
         k.name, str(info.get("release", prepared.release)), "", rc, duration, str(out), info.get("boot_s"), problem

@@ -198,6 +198,10 @@ class NetnsSpec:
     #: What this namespace stands in for when it emulates part of a reference setup (a LAN
     #: switch, a public host...): shown in diagrams; no effect on the build.
     emulates: str | None = None
+    #: Build without the ``iptables`` rules on a kernel that has no iptables backend at all
+    #: (user-mode Linux 7.2), instead of skipping the topology: for rules that change nothing
+    #: the tests look at. Tests of the rules themselves mark ``requires_kernel("iptables")``.
+    iptables_optional: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,19 @@ _CHAIN_WORD = re.compile(r"[A-Za-z0-9_.-]{1,28}")
 #: A sysctl value written as an integer: the widest the kernel's handlers parse (unsigned long).
 SYSCTL_INT_MIN, SYSCTL_INT_MAX = -(2**63), 2**64 - 1
 
-NETNS_KEYS = {"link", "ipv6", "nodad", "sysctl", "iptables", "nft", "route", "neigh", "fdb", "emulates"}
+NETNS_KEYS = {
+    "link",
+    "ipv6",
+    "nodad",
+    "sysctl",
+    "iptables",
+    "iptables_optional",
+    "nft",
+    "route",
+    "neigh",
+    "fdb",
+    "emulates",
+}
 
 _ROUTE_KEYS = {"to", "via", "dev", "metric"}
 
@@ -88,8 +100,11 @@ class NetnsFields(FieldReader):
         emulates = self.typed(t, "emulates", str, entry)
         if emulates is not None and not emulates.strip():
             raise self.fail(f"{entry}.emulates", "say what the namespace stands for, or leave the key out")
+        optional = bool(self.typed(t, "iptables_optional", bool, entry))
+        if optional and not iptables:
+            raise self.fail(f"{entry}.iptables_optional", "there are no iptables rules to make optional")
         return NetnsSpec(
-            name, entry, bool(ipv6), tuple(sysctl), iptables, nft, routes, neighs, fdb, nodad, emulates=emulates
+            name, entry, bool(ipv6), tuple(sysctl), iptables, nft, routes, neighs, fdb, nodad, emulates, optional
         )
 
     def fdb(self, ns: str, t: Mapping[str, Any], entry: str, links: dict[LinkRef, LinkSpec]) -> FdbSpec:

@@ -44,7 +44,7 @@ from pytest_macvlan.spec.fragment import Delta
 from pytest_macvlan.spec.model import LinkRef, LinkSpec, NetnsSpec, TopologySpec
 from pytest_macvlan.topology.batches import Step, send_in_rounds
 from pytest_macvlan.topology.readiness import Readiness
-from pytest_macvlan.topology.tools import FirewallTool, iptables_restore_text, restore_argv
+from pytest_macvlan.topology.tools import FirewallTool, firewall_plan, iptables_restore_text
 from pytest_macvlan.topology.undo import UndoStack
 
 
@@ -120,8 +120,7 @@ class _Builder(Readiness):
         # the rest of the build runs meanwhile. One iptables-restore per namespace (one process,
         # one commit); iptables names interfaces, it does not need them to exist yet.
         new = [ns for ns in self.delta.netns if ns.name in self.delta.new_netns]
-        firewalled = [ns for ns in self.delta.netns if ns.iptables]
-        argv = restore_argv(f"{firewalled[0].entry}.iptables") if firewalled else []  # before anything is made
+        firewalled, argv = firewall_plan(self.delta.netns)  # before anything is made
         self.namespaces([ns for ns in new if ns.iptables])
         for ns in firewalled:
             self.start_tool(ns, argv, f"{ns.entry}.iptables", iptables_restore_text(ns.iptables))

@@ -16,10 +16,11 @@ from typing import Protocol
 
 from pytest_macvlan.capture.sniffer import Capture
 from pytest_macvlan.errors import ChangeError
-from pytest_macvlan.kernel import features, firewall, queries
+from pytest_macvlan.kernel import echo as echomod
 from pytest_macvlan.kernel import nsworker as netns
 from pytest_macvlan.kernel import ping as pingmod
 from pytest_macvlan.kernel import processes as proc
+from pytest_macvlan.kernel import queries
 from pytest_macvlan.kernel.changes import FDB_STATES, fdb_entry, route
 from pytest_macvlan.kernel.messages import add_neigh
 from pytest_macvlan.kernel.records import (
@@ -33,6 +34,7 @@ from pytest_macvlan.kernel.records import (
 )
 from pytest_macvlan.kernel.rtnl import Request, RtnlSocket
 from pytest_macvlan.spec.model import RouteSpec
+from pytest_macvlan.topology import tools
 from pytest_macvlan.topology.links import Link
 from pytest_macvlan.topology.membership import Membership
 from pytest_macvlan.wait import wait_until
@@ -185,13 +187,31 @@ class Netns:
         broadcast: bool = False,
         size: int | None = None,
         deadline: float | None = None,
-    ) -> proc.PingResult:
+    ) -> pingmod.PingResult:
         """``ping -c COUNT -W TIMEOUT [-I IFACE] [-b] [-s SIZE] [-w DEADLINE] DST`` inside (IPv4 or
         IPv6 ``dst``); never raises on failure: look at the result (``received``/``transmitted``)."""
         self._open()
-        argv, limit = pingmod.command(dst, count, timeout, interval, interface, broadcast, size, deadline)
-        done = proc.run(self.topology.supervisor, self.fd, argv, check=False, timeout=limit)
-        return proc.parse_ping(dst, done.stdout + done.stderr, done.returncode)
+        probe = pingmod.probe(dst, count, timeout, interval, interface, broadcast, size, deadline)
+        done = proc.run(self.topology.supervisor, self.fd, pingmod.command(probe), check=False, timeout=probe.limit)
+        return pingmod.parse_ping(dst, done.stdout + done.stderr, done.returncode)
+
+    def echo(
+        self,
+        dst: str,
+        count: int = 1,
+        timeout: float = 1.0,
+        interval: float = 0.2,
+        *,
+        interface: str | None = None,
+        broadcast: bool = False,
+        size: int | None = None,
+        deadline: float | None = None,
+    ) -> pingmod.PingResult:
+        """:meth:`ping` without a program (which costs 100 ms to start on UML 5.10): its probes from a
+        raw socket inside, its rules for stopping, its result (:mod:`pytest_macvlan.kernel.echo`)."""
+        self._open()
+        probe = pingmod.probe(dst, count, timeout, interval, interface, broadcast, size, deadline)
+        return echomod.echo(self.fd, probe)
 
     # -- what the kernel says now (one netlink dump each, no ``ip`` process) -----------------
 
@@ -340,35 +360,15 @@ class Netns:
         """``bridge fdb add LLADDR dev DEV [master|self] [static|dynamic|permanent] [sticky] [vlan V] [dst IP]``."""
         if state not in FDB_STATES:
             raise ValueError(f"unknown FDB state {state!r} (one of {', '.join(FDB_STATES)})")
-        link = self.link(dev)
+        link, gateway = self.link(dev), ip_address(dst) if dst is not None else None
         what = f"{self.name}: fdb add {lladdr} dev {dev}"
-        req = fdb_entry(
-            link.ifindex,
-            lladdr,
-            what,
-            master=master,
-            state=state,
-            sticky=sticky,
-            vlan=vlan,
-            dst=ip_address(dst) if dst is not None else None,
-        )
+        req = fdb_entry(link.ifindex, lladdr, what, master=master, state=state, sticky=sticky, vlan=vlan, dst=gateway)
         self.change([req])
 
     def del_fdb(self, lladdr: str, dev: str, *, master: bool = True, vlan: int | None = None) -> None:
         """``bridge fdb del LLADDR dev DEV [master|self] [vlan V]``."""
-        link = self.link(dev)
-        self.change(
-            [
-                fdb_entry(
-                    link.ifindex,
-                    lladdr,
-                    f"{self.name}: fdb del {lladdr} dev {dev}",
-                    master=master,
-                    vlan=vlan,
-                    add=False,
-                )
-            ]
-        )
+        what = f"{self.name}: fdb del {lladdr} dev {dev}"
+        self.change([fdb_entry(self.link(dev).ifindex, lladdr, what, master=master, vlan=vlan, add=False)])
 
     def join(self, group: str, dev: str) -> Membership:
         """Join multicast ``group`` (IPv4 or IPv6) on link ``dev`` from a socket inside this
@@ -380,8 +380,8 @@ class Netns:
 
     def iptables(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``iptables -w ARGS`` inside this namespace, with the backend this kernel takes (nft or
-        legacy; raises with iptables' message on failure)."""
-        return self.run(*firewall.iptables_argv(features.get().firewall), *args)
+        legacy; raises with iptables' message on failure, KernelFeatureError where none works)."""
+        return self.run(*tools.iptables_argv(f"netns.{self.name}.iptables"), *args)
 
     def sysctl(self, key: str, value: str | int | None = None) -> str:
         """Read (or write, then read) a ``net.*`` sysctl of this namespace, in one job inside it."""

@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from pytest_macvlan.errors import BuildError, KernelFeatureError
 from pytest_macvlan.kernel import features, firewall
 from pytest_macvlan.kernel import processes as proc
+from pytest_macvlan.spec.model import NetnsSpec
 from pytest_macvlan.spec.namespaces import split_table
 
 TOOL_TIMEOUT = 30.0
@@ -118,11 +119,31 @@ def iptables_restore_text(rules: Sequence[tuple[str, ...]]) -> str:
     return "".join(f"*{t}\n" + "\n".join(lines) + "\nCOMMIT\n" for t, lines in tables.items())
 
 
-def restore_argv(entry: str) -> list[str]:
-    """``iptables-restore`` of the backend this kernel takes (nft or legacy, kernel/firewall.py);
-    :class:`KernelFeatureError` (feature ``iptables``) naming ``entry`` when none works."""
+def _backend(entry: str) -> str:
     found = features.get()
     if found.firewall == firewall.NONE:
         why = found.missing.get("iptables", "no iptables backend works")
         raise KernelFeatureError(entry, 0, f"no iptables backend works here: {why}", "iptables")
-    return firewall.restore_argv(found.firewall)
+    return found.firewall
+
+
+def restore_argv(entry: str) -> list[str]:
+    """``iptables-restore`` of the backend this kernel takes (nft or legacy, kernel/firewall.py);
+    :class:`KernelFeatureError` (feature ``iptables``) naming ``entry`` when none works."""
+    return firewall.restore_argv(_backend(entry))
+
+
+def iptables_argv(entry: str) -> list[str]:
+    """``iptables -w`` of the backend this kernel takes; :class:`KernelFeatureError` as above."""
+    return firewall.iptables_argv(_backend(entry))
+
+
+def firewall_plan(netns: Sequence[NetnsSpec]) -> tuple[list[NetnsSpec], list[str]]:
+    """The namespaces whose ``iptables`` rules a build applies, and the ``iptables-restore`` that
+    applies them. Where no backend works, optional rules are left out
+    (:attr:`~pytest_macvlan.spec.model.NetnsSpec.iptables_optional`) and any others raise
+    :class:`KernelFeatureError` naming their entry: called before anything is made."""
+    firewalled = [ns for ns in netns if ns.iptables]
+    if any(ns.iptables_optional for ns in firewalled) and features.get().firewall == firewall.NONE:
+        firewalled = [ns for ns in firewalled if not ns.iptables_optional]
+    return firewalled, restore_argv(f"{firewalled[0].entry}.iptables") if firewalled else []

@@ -135,6 +135,8 @@ def test_every_wait_needs_a_deadline(pair: Topology, deadline: Any) -> None:
         lambda: cap.wait_for(timeout=deadline),
         lambda: pair.link("a/v0").wait_carrier(True, timeout=deadline),
         lambda: pair["a"].run("sleep", "3600", timeout=deadline),
+        lambda: pair["a"].ping("127.0.0.1", timeout=deadline),
+        lambda: pair["a"].echo("127.0.0.1", timeout=deadline),
     ):
         err = quick(call)
         assert isinstance(err, ValueError) and "timeout" in str(err), repr(err)

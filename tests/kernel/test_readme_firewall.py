@@ -4,6 +4,7 @@ example was a syntax error for nftables 1.0.6, Debian 12's, and no test built an
 
 from __future__ import annotations
 
+import os
 import shutil
 import tomllib
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from pytest_macvlan import NetLab
+from pytest_macvlan import KernelFeatureError, NetLab
+from pytest_macvlan.kernel import features, firewall
 
 REFERENCE = Path(__file__).parents[2] / "docs" / "examples" / "reference.toml"
 
@@ -50,3 +52,41 @@ def test_an_iptables_comment_of_dash_t_reaches_iptables_literally() -> None:
         out = topo["a"].run("iptables", "-w", "-S", "INPUT").stdout
     assert "-A INPUT -m comment --comment -t -j ACCEPT" in out, out
     assert '--comment "a \\"quoted\\" -t nat # not a comment"' in out, out
+
+
+FORWARD_RULES = ["-P FORWARD DROP", "-I FORWARD 1 -i br0 -j ACCEPT"]
+
+
+@pytest.fixture
+def no_firewall(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This kernel as one where no iptables backend works (user-mode Linux 7.2): the feature
+    probe's answer replaced, the kernel itself unchanged."""
+    found = features.get()
+    lacking = features.Features(found.kernel, found.have - {"iptables"}, {"iptables": "none here"}, firewall.NONE)
+    monkeypatch.setattr(features, "_session", lacking)
+
+
+@pytest.mark.skipif(shutil.which("iptables-restore") is None, reason="needs iptables (apt-get install iptables)")
+def test_optional_rules_are_left_out_where_no_backend_works(no_firewall: None) -> None:
+    spec = {
+        "netns": {"S3": {"iptables": FORWARD_RULES, "iptables_optional": True, "link": {"br0": {"type": "bridge"}}}}
+    }
+    with NetLab() as lab:
+        topo = lab.build(spec)
+        out = topo["S3"].run("iptables", "-w", "-S", "FORWARD").stdout  # the machine's own backend still works
+        with pytest.raises(KernelFeatureError, match=r"netns\.S3\.iptables: .*no iptables backend works here"):
+            topo["S3"].iptables("-S")
+    assert out.strip() == "-P FORWARD ACCEPT", out
+
+
+def test_required_rules_fail_the_build_before_anything_is_made(no_firewall: None) -> None:
+    before = set(os.listdir("/proc/self/fd"))
+    spec = {
+        "netns": {
+            "a": {"iptables": FORWARD_RULES, "iptables_optional": True},
+            "b": {"iptables": FORWARD_RULES, "link": {"br0": {"type": "bridge"}}},
+        }
+    }
+    with NetLab() as lab, pytest.raises(KernelFeatureError, match=r"netns\.b\.iptables: no iptables backend"):
+        lab.build(spec)
+    assert set(os.listdir("/proc/self/fd")) <= before, "a namespace or socket was left open"

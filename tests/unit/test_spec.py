@@ -278,3 +278,12 @@ def test_emulates_is_free_text_shown_nowhere_but_diagrams() -> None:
     for bad in ("", "  ", 3):
         with pytest.raises(SpecError, match=r"netns\.lan\.emulates"):
             load_spec({"netns": {"lan": {"emulates": bad}}})
+
+
+def test_iptables_optional_needs_rules_and_a_boolean() -> None:
+    spec = load_spec({"netns": {"s": {"iptables": ["-P FORWARD DROP"], "iptables_optional": True}, "t": {}}})
+    assert [ns.iptables_optional for ns in spec.netns] == [True, False]
+    with pytest.raises(SpecError, match=r"netns\.s\.iptables_optional: there are no iptables rules"):
+        load_spec({"netns": {"s": {"iptables_optional": True}}})
+    with pytest.raises(SpecError, match=r"netns\.s\.iptables_optional"):
+        load_spec({"netns": {"s": {"iptables": ["-P FORWARD DROP"], "iptables_optional": "yes"}}})

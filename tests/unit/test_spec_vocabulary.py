@@ -111,9 +111,10 @@ def test_fdb_entries_are_checked() -> None:
 
 
 def test_ping_command_is_checked() -> None:
-    from pytest_macvlan.kernel.ping import command
+    from pytest_macvlan.kernel.ping import command, probe
 
-    argv, limit = command("2001:db8::2", 3, 0.5, 0.1, "e1", False, 100, 2.0)
+    p = probe("2001:db8::2", 3, 0.5, 0.1, "e1", False, 100, 2)
+    argv, limit = command(p), p.limit
     assert argv == [
         "ping",
         "-n",
@@ -134,6 +135,6 @@ def test_ping_command_is_checked() -> None:
     assert limit == 7.0
     for bad in (("example.com",), ("192.168.9.1", 0), ("2001:db8::1", 1, 1.0, 0.2, None, True)):
         with pytest.raises(ValueError):
-            command(*bad)
+            probe(*bad)
     with pytest.raises(ValueError, match="interface"):
-        command("192.168.9.1", interface="a b")
+        probe("192.168.9.1", interface="a b")
