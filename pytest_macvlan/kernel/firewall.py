@@ -23,6 +23,11 @@ NONE = "none"
 #: A change that needs the backend's kernel side (it creates the filter table), harmless in a
 #: throwaway namespace.
 PROBE_ARGS = ("-w", "-t", "filter", "-P", "FORWARD", "ACCEPT")
+#: What the kernel needs for either backend, said when neither works.
+NEEDS = (
+    "iptables needs nf_tables with its ip family (CONFIG_NF_TABLES_IPV4) or the legacy ip_tables "
+    "tables (CONFIG_IP_NF_IPTABLES, and CONFIG_IP_NF_IPTABLES_LEGACY in newer kernels)"
+)
 
 
 def default_order() -> list[str]:
@@ -48,7 +53,7 @@ def probe(run: Callable[[list[str]], tuple[bool, str]]) -> tuple[str, str]:
         if ok:
             return backend, ""
         why.append(f"{backend}: {message}")
-    return NONE, "; ".join(why)
+    return NONE, "; ".join(why) + f" ({NEEDS})"
 
 
 def restore_argv(backend: str) -> list[str]:

@@ -81,11 +81,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], epilog
     p.add_argument("-q", "--quiet", action="store_true", help="do not echo the guest's console")
     p.add_argument(
         "--guests",
-        type=int,
-        default=1,
+        type=_guests,
+        default="auto",
         metavar="N",
-        help="split the tests over N user-mode Linux guests at once (--netlab-shard I/N), one per core; "
-        "their output is merged (default 1)",
+        help="split the tests over N user-mode Linux guests at once (--netlab-shard I/N), their output "
+        "merged; default auto: one per core, at most 4 (a guest has one CPU)",
     )
     _lane_options(p)
     p.add_argument("name", metavar="NAME")
@@ -125,6 +125,22 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], epilog
     _lane_options(p)
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST_ARGS", help=f"default: {DEFAULT_TESTS}")
     p.set_defaults(func=cmd_matrix, options_parser=_options_only(p))
+
+
+def _guests(text: str) -> int | str:
+    """``--guests``: ``auto`` or a whole number (checked against the maximum when it is used)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a number of guests, not {text!r}") from None
+
+
+def _resolve_guests(value: int | str, kind: str) -> int:
+    from pytest_macvlan.runner.shards import auto_guests
+
+    return auto_guests(kind) if value == "auto" else int(value)
 
 
 def _options_only(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -205,10 +221,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 result = run_vng(k, [], opts, command=args.pytest_args)
             else:
                 raise RunnerError("--command runs in a guest: name a uml-* or debian-* kernel")
-        elif args.guests != 1:
+        elif (guests := _resolve_guests(args.guests, k.kind)) != 1:
             from pytest_macvlan.runner.shards import run_guests
 
-            result = run_guests(k, args.pytest_args, opts, args.guests)
+            result = run_guests(k, args.pytest_args, opts, guests)
         else:
             result = run_lane(k, args.pytest_args, opts)
     except RunnerError as exc:

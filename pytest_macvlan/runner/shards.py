@@ -6,28 +6,33 @@ split its tests over N guests, each running ``--netlab-shard I/N`` (:mod:`..plug
 merge their output into the lane's directory: claims.json (every claim once, in the report's
 order, as one guest would have written it), claims.md (the parts' tables one after the other),
 junit.xml (the parts' test suites), status and lane.json. Each guest keeps its own files
-(console, pcaps) under ``OUT/guest-I``. The matrix runs one guest per kernel: its lanes already
-use the cores.
+(pcaps; its console when it failed) under ``OUT/guest-I``, and each guest's console is shown
+once all have ended. ``kernel run`` uses one guest per core by default (``--guests auto``, at
+most :data:`AUTO_GUESTS`); the matrix runs one guest per kernel: its lanes already use the cores.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pytest_macvlan.errors import RunnerError
 from pytest_macvlan.runner.catalogue import Kernel
 from pytest_macvlan.runner.lanes import LaneOptions, LaneResult, finish, prepare_out
 from pytest_macvlan.runner.matrix import rebase
-from pytest_macvlan.runner.uml import run_uml
+from pytest_macvlan.runner.uml import NOISE, run_uml
 
 MAX_GUESTS = 16
+#: ``--guests auto`` uses at most this many guests: past it, each guest's own start (boot, pytest,
+#: collection) costs more than its share of the tests saves.
+AUTO_GUESTS = 4
 _NO_TESTS = 5  # pytest's exit status when a part collected nothing
 
 
@@ -51,13 +56,15 @@ def run_guests(k: Kernel, args: Sequence[str], opts: LaneOptions, guests: int) -
     out = prepare_out(opts.out)
     t0 = time.monotonic()
 
-    def one(i: int) -> LaneResult:
-        part = dataclasses.replace(opts, out=out / f"guest-{i}", echo=None)
+    def one(i: int) -> LaneResult:  # its console kept, to be shown once all are done
+        part = dataclasses.replace(opts, out=out / f"guest-{i}", echo=None, keep_logs=opts.keep_logs or bool(opts.echo))
         return run_uml(k, [*args, f"--netlab-shard={i}/{guests}"], part)
 
     with ThreadPoolExecutor(guests) as pool:
         parts = list(pool.map(one, range(1, guests + 1)))
     for i, p in enumerate(parts, start=1):
+        if opts.echo is not None:
+            show_console(Path(p.out), f"{k.name}: guest {i}/{guests}", opts.echo, keep=opts.keep_logs or p.exit != 0)
         opts.say(
             f"{k.name}: guest {i}/{guests}: exit {p.exit}, {p.duration_s:.1f} s"
             + (f"; {p.problem}" if p.problem else "")
@@ -77,6 +84,27 @@ def run_guests(k: Kernel, args: Sequence[str], opts: LaneOptions, guests: int) -
     (out / "status").write_text(f"{result.exit}\n")
     finish(result, opts)
     return result
+
+
+def auto_guests(kind: str) -> int:
+    """``--guests auto``: one UML guest per core (a guest has one CPU), at most
+    :data:`AUTO_GUESTS`; other kernels run in one."""
+    return max(1, min(os.cpu_count() or 1, AUTO_GUESTS)) if kind == "uml" else 1
+
+
+def show_console(out: Path, label: str, echo: IO[str], *, keep: bool) -> None:
+    """A guest's console (pytest's output) on ``echo`` after it ended, under a heading; its
+    console and kernel logs then dropped unless ``keep``."""
+    try:
+        lines = (out / "console.log").read_bytes().splitlines(keepends=True)
+    except OSError:
+        return
+    echo.write(f"==== {label} ====\n")
+    echo.write("".join(x.decode(errors="replace") for x in lines if not NOISE.search(x)))
+    echo.flush()
+    if not keep:
+        for name in ("console.log", "kernel.log"):
+            (out / name).unlink(missing_ok=True)
 
 
 def _where(claim: dict[str, Any]) -> tuple[str, int, str]:

@@ -183,6 +183,7 @@ def test_firewall_backend_order_and_fallback(monkeypatch: pytest.MonkeyPatch) ->
     assert tried == ["iptables-nft", "iptables-legacy"]
     backend, why = firewall.probe(lambda argv: (False, "nope"))
     assert backend == firewall.NONE and "nft: nope" in why and "legacy: nope" in why
+    assert "CONFIG_NF_TABLES_IPV4" in why and "CONFIG_IP_NF_IPTABLES_LEGACY" in why
     assert firewall.restore_argv("legacy") == ["iptables-legacy-restore", "-w", "--noflush"]
     assert firewall.iptables_argv("nft") == ["iptables-nft", "-w"]
     assert firewall.restore_argv("none")[0] == "iptables-restore"

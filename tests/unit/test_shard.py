@@ -3,6 +3,8 @@ test, refused bad input, and the parts' output merged as one guest would have wr
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from pytest_macvlan.errors import RunnerError
 from pytest_macvlan.plugin.shard import parse
 from pytest_macvlan.runner import catalogue
 from pytest_macvlan.runner.lanes import LaneOptions
-from pytest_macvlan.runner.shards import combined_exit, merge_outputs, run_guests
+from pytest_macvlan.runner.shards import auto_guests, combined_exit, merge_outputs, run_guests, show_console
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,3 +131,34 @@ def test_a_part_without_claims_does_not_shift_the_others_paths(tmp_path: Path) -
     merge_outputs([first, second], tmp_path)
     [merged] = json.loads((tmp_path / "claims.json").read_text())["claims"]
     assert merged["evidence"][0]["pcap"] == "guest-2/pcaps/t.pcapng"
+
+
+@pytest.mark.parametrize(("cpus", "uml", "other"), [(1, 1, 1), (2, 2, 1), (8, 4, 1), (None, 1, 1)])
+def test_auto_guests_are_one_per_core_for_uml_only(
+    monkeypatch: pytest.MonkeyPatch, cpus: int | None, uml: int, other: int
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: cpus)
+    assert auto_guests("uml") == uml
+    assert auto_guests("vng") == other and auto_guests("host") == other
+
+
+def test_guests_option_takes_auto_or_a_number() -> None:
+    from pytest_macvlan.runner.cli import _guests
+
+    assert _guests("auto") == "auto" and _guests("3") == 3
+    with pytest.raises(argparse.ArgumentTypeError, match="auto or a number"):
+        _guests("many")
+
+
+def test_a_guests_console_is_shown_without_uml_noise_then_dropped_unless_kept(tmp_path: Path) -> None:
+    out = tmp_path / "guest-1"
+    out.mkdir()
+    (out / "console.log").write_bytes(b"SELinux:  Initializing.\n3 passed in 1.0s\n")
+    (out / "kernel.log").write_text("dmesg")
+    shown = io.StringIO()
+    show_console(out, "uml-6.1: guest 1/2", shown, keep=False)
+    assert shown.getvalue() == "==== uml-6.1: guest 1/2 ====\n3 passed in 1.0s\n"
+    assert not (out / "console.log").exists() and not (out / "kernel.log").exists()
+    (out / "console.log").write_text("1 failed\n")
+    show_console(out, "g", io.StringIO(), keep=True)
+    assert (out / "console.log").exists()
