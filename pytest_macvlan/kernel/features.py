@@ -202,7 +202,7 @@ _session: Features | None = None
 #: The environment variable naming a features file kept across boots (see the module).
 FILE_ENV = "PYTEST_MACVLAN_FEATURES_FILE"
 _TOOLS = ("tc", "nft", "iptables", "iptables-nft", "iptables-legacy")
-_VERSION = 4  # 3: keyed by the kernel build and the tools; 4: what the kernel needs for iptables, said
+_VERSION = 4  # 3: keyed by the kernel build and tools; 4: the iptables reason names the kernel options
 
 
 def _boot_id() -> str:
