@@ -171,6 +171,12 @@ def _tap(fd: int) -> tuple[bool, str]:
     return True, ""
 
 
+#: How long a probed tool may take (module loading included) before it counts as failed.
+TOOL_TIMEOUT = 10.0
+#: Tools that timed out in this process's probe: its result is used but not written to a file.
+_unsure: set[str] = set()
+
+
 def _tool(supervisor: Supervisor, fd: int, argv: list[str]) -> tuple[bool, str]:
     """Run ``argv`` in the namespace ``fd`` under ``supervisor``: did it succeed, and its last
     line of output (or exit status) if not."""
@@ -188,11 +194,6 @@ def _tool(supervisor: Supervisor, fd: int, argv: list[str]) -> tuple[bool, str]:
     said = (done.stderr or done.stdout).strip()
     return done.returncode == 0, said.splitlines()[-1] if said else f"exit {done.returncode}"
 
-
-#: How long a probed tool may take (module loading included) before it counts as failed.
-TOOL_TIMEOUT = 10.0
-#: Tools that timed out in this process's probe: its result is used but not written to a file.
-_unsure: set[str] = set()
 
 # -- caching ----------------------------------------------------------------------------------
 

@@ -65,12 +65,24 @@ def reap():
         except ChildProcessError:
             return
 
-def on_exit(poll):  # an exited child wakes poll() up at once, to be reaped
+def watching(fd):  # a poll of fd, the test process's pidfd, and a pipe an exited child wakes
     global wake, wake_w
     wake, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w)
-    poll.register(wake, select.POLLIN)
+    poll = select.poll()
+    for watched in (fd, pidfd, wake):
+        poll.register(watched, select.POLLIN)
+    return poll
+
+def ready(poll, fd):  # one wait: reap exited children, end with the test process; fd readable?
+    got = dict(poll.poll(1000))
+    if wake in got:
+        os.read(wake, 512)
+    reap()
+    if pidfd in got:
+        os._exit(0)
+    return fd in got
 
 def make(ctl):  # unshare, fork the init; the answer: its PID or "E errno text"
     if libc.unshare(CLONE_NEWPID) != 0:
@@ -94,18 +106,9 @@ def make(ctl):  # unshare, fork the init; the answer: its PID or "E errno text"
 
 def init(ctl):
     chan = socket.socket(fileno=ctl)
-    poll = select.poll()
-    poll.register(pidfd, select.POLLIN)
-    poll.register(ctl, select.POLLIN)
-    on_exit(poll)
+    poll = watching(ctl)
     while True:
-        ready = dict(poll.poll(1000))
-        if wake in ready:
-            os.read(wake, 512)
-        reap()
-        if pidfd in ready:
-            os._exit(0)
-        if ctl not in ready:
+        if not ready(poll, ctl):
             continue
         try:
             msg = chan.recv(64)
@@ -119,18 +122,9 @@ def init(ctl):
             except ProcessLookupError:
                 pass
 
-poll = select.poll()
-poll.register(pidfd, select.POLLIN)
-poll.register(sock.fileno(), select.POLLIN)
-on_exit(poll)
+poll = watching(sock.fileno())
 while True:
-    ready = dict(poll.poll(1000))
-    if wake in ready:
-        os.read(wake, 512)
-    reap()
-    if pidfd in ready:
-        os._exit(0)
-    if sock.fileno() not in ready:
+    if not ready(poll, sock.fileno()):
         continue
     try:
         msg, fds, _flags, _addr = socket.recv_fds(sock, 16, 1)

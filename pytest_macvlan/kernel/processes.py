@@ -1,5 +1,5 @@
 """Programs in a topology's namespaces: :class:`Process` (started by ``Netns.spawn``), :func:`run`
-(``Netns.run``), ``ping``'s result. Every program starts through the topology's
+(``Netns.run``). Every program starts through the topology's
 :class:`~pytest_macvlan.kernel.supervisor.Supervisor`, which ends it, and everything it started,
 with the topology (see that module for how, and why nothing can escape).
 
@@ -17,11 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_macvlan.kernel import nsworker as netns
-from pytest_macvlan.kernel.ping import PingResult
 from pytest_macvlan.kernel.supervisor import STOP_GRACE, Supervisor
 from pytest_macvlan.wait import check_timeout, wait_until
 
-__all__ = ["STOP_GRACE", "CommandFailed", "PingResult", "Process", "Programs", "Supervisor", "run", "spawn"]
+__all__ = ["STOP_GRACE", "CommandFailed", "Process", "Programs", "Supervisor", "run", "spawn"]
 
 
 # -- a started program ---------------------------------------------------------------------

@@ -11,9 +11,12 @@ deselected, as ``-k`` does.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import TypeVar
 
 import pytest
 
+T = TypeVar("T")
 _SHARD = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
 
 
@@ -23,6 +26,13 @@ def parse(text: str) -> tuple[int, int]:
     if m is None or not 1 <= int(m.group(1)) <= int(m.group(2)):
         raise ValueError(f"--netlab-shard {text!r}: expected I/N with 1 <= I <= N, e.g. 1/2")
     return int(m.group(1)), int(m.group(2))
+
+
+def split(items: Sequence[T], index: int, count: int) -> tuple[list[T], list[T]]:
+    """Part ``index`` of ``count`` of ``items`` (item ``k`` is in part ``k % count + 1``), and the rest."""
+    keep = [item for k, item in enumerate(items) if k % count == index - 1]
+    left = [item for k, item in enumerate(items) if k % count != index - 1]
+    return keep, left
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,9 +60,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     text = config.getoption("netlab_shard")
     if text is None:
         return
-    index, count = parse(text)
-    keep = [item for k, item in enumerate(items) if k % count == index - 1]
-    left = [item for k, item in enumerate(items) if k % count != index - 1]
+    keep, left = split(items, *parse(text))
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = keep

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_macvlan.errors import RunnerError
-from pytest_macvlan.plugin.shard import parse
+from pytest_macvlan.plugin.shard import parse, split
 from pytest_macvlan.runner import catalogue
 from pytest_macvlan.runner.lanes import LaneOptions
 from pytest_macvlan.runner.shards import auto_guests, combined_exit, merge_outputs, run_guests, show_console
@@ -26,9 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @given(st.integers(1, 40), st.integers(0, 200))
 def test_the_parts_are_disjoint_and_cover_every_test(count: int, tests: int) -> None:
-    parts = [[k for k in range(tests) if k % count == index - 1] for index in range(1, count + 1)]
-    assert sorted(k for part in parts for k in part) == list(range(tests))
+    items = list(range(tests))
+    splits = [split(items, index, count) for index in range(1, count + 1)]
+    parts = [keep for keep, _left in splits]
+    assert sorted(k for part in parts for k in part) == items
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert all(sorted(keep + left) == items for keep, left in splits)
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1/0", "a/b", "1/2/3", "", "-1/2", "1 / 2x"])
@@ -42,14 +45,13 @@ def test_parse() -> None:
     assert parse(" 2/3 ") == (2, 3)
 
 
+def collect(*args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "pytest", "-p", "pytest_macvlan", "-p", "no:cacheprovider", "--co", "-q", *args]
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
 def collected(*args: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "pytest_macvlan", "-p", "no:cacheprovider", "--co", "-q", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = collect(*args)
     assert done.returncode in (0, 4, 5), done.stdout + done.stderr
     return [line for line in done.stdout.splitlines() if "::" in line]
 
@@ -58,23 +60,7 @@ def test_the_plugin_splits_the_collected_tests_into_interleaved_parts() -> None:
     every = collected("tests/unit/test_wait.py")
     parts = [collected("tests/unit/test_wait.py", f"--netlab-shard={i}/3") for i in (1, 2, 3)]
     assert [parts[k % 3][k // 3] for k in range(len(every))] == every
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "pytest_macvlan",
-            "--co",
-            "-q",
-            "--netlab-shard=4/3",
-            "tests/unit/test_wait.py",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = collect("--netlab-shard=4/3", "tests/unit/test_wait.py")
     assert done.returncode == 4 and "--netlab-shard '4/3': expected I/N" in done.stderr
 
 
